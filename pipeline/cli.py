@@ -1,0 +1,358 @@
+"""The ``papermail`` command: parses arguments, calls one library function, prints, and maps errors
+to SPEC's exit codes. The only module that prints or reads ``sys.argv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from pipeline import __version__, run
+from pipeline.errors import ExitCode, PapermailError
+from pipeline.ledger import Ledger
+from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport
+from pipeline.preview import write_previews
+from pipeline.rendering import Renderer
+from pipeline.settings import Settings, load_settings
+from pipeline.sources.sample import SAMPLE_DAY, sample_client
+from pipeline.subscribers import load_subscribers
+
+log = logging.getLogger("papermail")
+Clock = Callable[[], datetime]
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Run one command and return its exit code. ``clock`` and ``sleep`` are for tests."""
+    parser = build_parser(clock)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        return int(args.handler(args, settings, sleep))
+    except PapermailError as exc:
+        print(f"papermail: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("papermail: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last resort: one line, the traceback only with --verbose
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"papermail: unexpected error: {type(exc).__name__}: {exc} (rerun with -v for details)",
+            file=sys.stderr,
+        )
+        return ExitCode.UNEXPECTED
+
+
+def build_parser(clock: Clock) -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per SPEC command."""
+    parser = argparse.ArgumentParser(
+        prog="papermail",
+        description="A personal daily research-papers newsletter: gather, rank, render, send.",
+        epilog="Settings come from PAPERMAIL_* environment variables and .env (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"papermail {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    yesterday = clock().astimezone(UTC).date() - timedelta(days=1)
+
+    def day_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--date",
+            type=_date,
+            default=yesterday,
+            metavar="YYYY-MM-DD",
+            help=f"Daily Papers day in UTC (default: yesterday, {yesterday.isoformat()})",
+        )
+
+    p = sub.add_parser(
+        "run",
+        help="the daily batch: gather, rank, render and send",
+        description="Gather the day's papers, rank them for every active subscriber, "
+        "render and send each digest; print a summary and write a JSON report.",
+    )
+    day_option(p)
+    p.add_argument(
+        "--subscribers",
+        type=Path,
+        metavar="PATH",
+        help="a YAML file or directory (default: PAPERMAIL_SUBSCRIBERS)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="EMAIL",
+        help="serve only this subscriber (repeatable)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render everything, send nothing, leave the ledger untouched",
+    )
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "fetch",
+        help="gather and archive the day's papers; print them as JSON",
+        description="Gather the day's papers (from the archive unless --refresh) "
+        "and print them as a JSON array.",
+    )
+    day_option(p)
+    p.add_argument("--refresh", action="store_true", help="fetch again even if the day is archived")
+    p.set_defaults(handler=cmd_fetch)
+
+    p = sub.add_parser(
+        "explain",
+        help="show the digest one subscriber would get, with reasons",
+        description="Show the digest EMAIL would get for the day, in order, "
+        "with score and reasons. Sends nothing.",
+    )
+    p.add_argument("email", metavar="EMAIL")
+    day_option(p)
+    p.add_argument("--subscribers", type=Path, metavar="PATH", help="a YAML file or directory")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON array of {id, title, score, reasons}"
+    )
+    p.set_defaults(handler=cmd_explain)
+
+    p = sub.add_parser(
+        "preview",
+        help="render every subscriber's email to files, send nothing",
+        description="Render each subscriber's email to DIR/<slug>.html and .txt "
+        "plus an index.html.",
+    )
+    day_option(p)
+    p.add_argument("--subscriber", metavar="EMAIL", help="only this subscriber")
+    p.add_argument("--subscribers", type=Path, metavar="PATH", help="a YAML file or directory")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("preview"),
+        metavar="DIR",
+        help="output folder (default: preview/)",
+    )
+    p.set_defaults(handler=cmd_preview)
+
+    p = sub.add_parser(
+        "check",
+        help="validate subscriber files",
+        description="Validate subscriber files; print each problem as file:line: field: message.",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help="a YAML file or directory (default: PAPERMAIL_SUBSCRIBERS)",
+    )
+    p.set_defaults(handler=cmd_check)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole pipeline on the bundled sample day, offline, into the outbox",
+        description="Run the whole pipeline on the bundled sample day (no network) and deliver "
+        "to the outbox directory as .eml files.",
+    )
+    p.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _http_client(settings: Settings) -> httpx.Client:
+    return httpx.Client(
+        timeout=settings.http_timeout,
+        headers={"User-Agent": f"papermail/{__version__}"},
+        follow_redirects=True,
+    )
+
+
+def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
+    return settings.model_copy(update={"subscribers": path}) if path else settings
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+    """papermail run"""
+    settings = _with_subscribers(settings, args.subscribers)
+    with _http_client(settings) as client:
+        report = run.run_batch(
+            settings,
+            day=args.date,
+            client=client,
+            sleep=sleep,
+            only=args.only,
+            dry_run=args.dry_run,
+            progress=_progress,
+        )
+    print_summary(report)
+    return run.exit_code_for(report)
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+    """papermail fetch"""
+    with _http_client(settings) as client:
+        day = run.gather(settings, args.date, client=client, sleep=sleep, refresh=args.refresh)
+    json.dump([p.to_json() for p in day.papers], sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    log.info(
+        "%d papers for %s%s",
+        len(day.papers),
+        args.date,
+        f", {len(day.skipped)} malformed items skipped" if day.skipped else "",
+    )
+    return ExitCode.OK
+
+
+def cmd_explain(
+    args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]
+) -> int:
+    """papermail explain"""
+    settings = _with_subscribers(settings, args.subscribers)
+    with _http_client(settings) as client:
+        digest = run.explain(settings, args.email, day=args.date, client=client, sleep=sleep)
+    if args.json:
+        json.dump([s.to_json() for s in digest.papers], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print_digest(digest)
+    return ExitCode.OK
+
+
+def cmd_preview(
+    args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]
+) -> int:
+    """papermail preview"""
+    settings = _with_subscribers(settings, args.subscribers)
+    subscriber_set = load_subscribers(settings.subscribers)
+    for problem in subscriber_set.problems:
+        log.error("%s", problem)
+    subscribers = run.select(subscriber_set, [args.subscriber] if args.subscriber else [])
+    renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+    with _http_client(settings) as client:
+        day = run.gather(settings, args.date, client=client, sleep=sleep)
+    path = run.ledger_path(settings)
+    ledger = Ledger(path) if path.exists() else None
+    try:
+        entries = write_previews(
+            args.out, day=day, subscribers=subscribers, renderer=renderer, ledger=ledger
+        )
+    finally:
+        if ledger:
+            ledger.close()
+    for entry in entries:
+        print(f"{args.out / entry.html_file}  {entry.papers} papers  {entry.subscriber.email}")
+    print(f"open {args.out / 'index.html'} in a browser")
+    return ExitCode.DATA_ERR if subscriber_set.problems else ExitCode.OK
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[float], None]) -> int:
+    """papermail check"""
+    path = args.path or settings.subscribers
+    subscriber_set = load_subscribers(path)
+    for problem in subscriber_set.problems:
+        print(problem)
+    valid = len(subscriber_set.subscribers)
+    if subscriber_set.problems:
+        print(
+            f"{len(subscriber_set.problems)} problem(s); {valid} valid subscriber(s) in {path}",
+            file=sys.stderr,
+        )
+        return ExitCode.DATA_ERR
+    print(f"{valid} valid subscriber(s) in {path}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+    """papermail demo"""
+    with tempfile.TemporaryDirectory(prefix="papermail-demo-") as state, sample_client() as client:
+        demo_settings = settings.model_copy(update={"state_dir": Path(state), "smtp_host": None})
+        print(
+            f"papermail demo: the bundled sample day {SAMPLE_DAY.isoformat()}, "
+            f"delivered to {settings.outbox}/"
+        )
+        report = run.run_batch(
+            demo_settings, day=SAMPLE_DAY, client=client, sleep=sleep, progress=_progress
+        )
+    print_summary(report)
+    for result in report.results:
+        if result.status is DeliveryStatus.SENT:
+            print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{_slug(result.email)}.eml'}")
+    return run.exit_code_for(report)
+
+
+def _slug(email: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in email.lower())
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def _progress(result: DeliveryResult) -> None:
+    detail = f" ({result.detail})" if result.detail else ""
+    log.info("%-16s %s%s", result.status.value, result.email, detail)
+
+
+SUMMARY_ROWS = (
+    ("sent", DeliveryStatus.SENT),
+    ("dry run (not sent)", DeliveryStatus.DRY_RUN),
+    ("already sent", DeliveryStatus.ALREADY_SENT),
+    ("nothing to send", DeliveryStatus.NOTHING_TO_SEND),
+    ("skipped", DeliveryStatus.SKIPPED),
+    ("failed permanently", DeliveryStatus.FAILED_PERMANENT),
+    ("failed transiently", DeliveryStatus.FAILED_TRANSIENT),
+)
+
+
+def print_summary(report: RunReport) -> None:
+    """The end-of-run table on stdout."""
+    mode = " (dry run)" if report.dry_run else ""
+    print(
+        f"papermail run for {report.day.isoformat()}{mode}: "
+        f"{report.papers_gathered} papers gathered"
+    )
+    for label, status in SUMMARY_ROWS:
+        print(f"  {label:<24}{report.count(status):>6}")
+    print(f"  {'invalid subscribers':<24}{len(report.problems):>6}")
+    print(f"  {'skipped upstream items':<24}{len(report.skipped_items):>6}")
+
+
+def print_digest(digest: Digest) -> None:
+    """``explain``'s human-readable listing."""
+    who = digest.subscriber.email
+    if not digest.papers:
+        print(f"{who}, {digest.day.isoformat()}: nothing matched")
+        return
+    print(f"{who}, {digest.day.isoformat()}: {len(digest.papers)} paper(s)")
+    for rank, scored in enumerate(digest.papers, start=1):
+        print(f"{rank:>2}. [{scored.score:6.2f}] {scored.paper.title} ({scored.paper.id})")
+        for reason in scored.reasons:
+            print(f"      - {reason}")

@@ -1,0 +1,66 @@
+"""The local archive of gathered days: one JSON file per day under ``<state>/archive/``.
+
+Written atomically (temporary file + rename), so a crash never leaves half a day behind, and
+read back by every command so that a preview shows exactly what the send will use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from pipeline.models import Day, Paper, SkippedItem
+
+FORMAT_VERSION = 1
+
+
+def day_path(state_dir: Path, day: date) -> Path:
+    """Where the archive keeps ``day``."""
+    return state_dir / "archive" / f"{day.isoformat()}.json"
+
+
+def load_day(state_dir: Path, day: date) -> Day | None:
+    """The archived day, or None when it was never gathered."""
+    path = day_path(state_dir, day)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return Day(
+        day=date.fromisoformat(data["day"]),
+        papers=tuple(Paper.from_json(p) for p in data["papers"]),
+        skipped=tuple(SkippedItem(**s) for s in data.get("skipped", ())),
+    )
+
+
+def save_day(state_dir: Path, day: Day) -> Path:
+    """Write ``day`` atomically and return its path."""
+    data = {
+        "format": FORMAT_VERSION,
+        "day": day.day.isoformat(),
+        "papers": [p.to_json() for p in day.papers],
+        "skipped": [
+            {"source": s.source, "position": s.position, "reason": s.reason} for s in day.skipped
+        ],
+    }
+    path = day_path(state_dir, day.day)
+    write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,229 @@
+"""Subscriber YAML files → validated ``Subscriber`` records, with every problem located.
+
+The only module that imports yaml. Files are parsed with the safe loader's composer so that every
+value keeps its line number; pydantic then validates the plain data strictly, and each error is
+mapped back to ``file:line: field: message``. One bad file (or one bad entry in a list) never hides
+the valid subscribers beside it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+
+from pipeline.errors import Problem, SettingsError
+from pipeline.models import Subscriber, Topic
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+class _TopicModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: NonEmptyStr
+    keywords: list[NonEmptyStr] = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class _SubscriberModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: EmailStr
+    name: str | None = None
+    topics: list[_TopicModel] = []
+    authors: list[NonEmptyStr] = []
+    categories: list[NonEmptyStr] = []
+    exclude: list[NonEmptyStr] = []
+    max_papers: int = Field(default=10, ge=1, le=100)
+    min_upvotes: int = Field(default=0, ge=0)
+    send_empty: bool = False
+    frequency: Literal["daily", "weekly"] = "daily"
+    weekday: Literal[WEEKDAYS] | None = None  # type: ignore[valid-type]
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> _SubscriberModel:
+        if not self.topics and not self.authors:
+            raise ValueError("needs at least one topic or one author")
+        if self.frequency == "weekly" and self.weekday is None:
+            raise ValueError("frequency: weekly needs a weekday (monday … sunday)")
+        return self
+
+
+FIELDS = tuple(_SubscriberModel.model_fields)
+TOPIC_FIELDS = tuple(_TopicModel.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSet:
+    """The valid subscribers found, and every problem found beside them."""
+
+    subscribers: tuple[Subscriber, ...]
+    problems: tuple[Problem, ...]
+
+
+def load_subscribers(path: Path) -> SubscriberSet:
+    """Load a YAML file, or every ``*.yaml``/``*.yml`` file of a directory, in name order."""
+    if not path.exists():
+        raise SettingsError(
+            f"subscribers path not found: {path} (set PAPERMAIL_SUBSCRIBERS or --subscribers)"
+        )
+    files = [path] if path.is_file() else sorted(_yaml_files(path))
+    subscribers: list[Subscriber] = []
+    problems: list[Problem] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        for entry in _load_file(file, problems):
+            key = entry.subscriber.email.lower()
+            if key in seen:
+                problems.append(
+                    Problem(
+                        file,
+                        entry.line,
+                        "email",
+                        f"{entry.subscriber.email} is also in {seen[key]}",
+                    )
+                )
+                continue
+            seen[key] = file
+            subscribers.append(entry.subscriber)
+    return SubscriberSet(tuple(subscribers), tuple(problems))
+
+
+def _yaml_files(directory: Path) -> Iterator[Path]:
+    for pattern in ("*.yaml", "*.yml"):
+        yield from (p for p in directory.glob(pattern) if p.is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    subscriber: Subscriber
+    line: int
+
+
+def _load_file(file: Path, problems: list[Problem]) -> Iterator[_Entry]:
+    """Yield the valid subscribers of one file, appending a Problem for everything else."""
+    try:
+        node = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        problems.append(Problem(file, line, "yaml", str(exc.problem or exc)))
+        return
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(Problem(file, 1, "file", str(exc)))
+        return
+    if node is None:
+        problems.append(Problem(file, 1, "file", "is empty; expected a subscriber or a list"))
+        return
+    entries = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for entry in entries:
+        subscriber = _validate(file, entry, problems)
+        if subscriber is not None:
+            yield _Entry(subscriber, entry.start_mark.line + 1)
+
+
+def _validate(file: Path, node: yaml.Node, problems: list[Problem]) -> Subscriber | None:
+    line = node.start_mark.line + 1
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(file, line, "subscriber", "expected a mapping of fields"))
+        return None
+    data, lines = _plain(node)
+    try:
+        model = _SubscriberModel.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems(file, line, exc, lines))
+        return None
+    return _to_record(model, file)
+
+
+def _plain(node: yaml.Node) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    """Turn a composed YAML node into plain data plus the line of every path in it."""
+    lines: dict[tuple[str | int, ...], int] = {}
+
+    def walk(n: yaml.Node, path: tuple[str | int, ...]) -> Any:
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in n.value:
+                key = key_node.value
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = walk(value_node, (*path, key))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [walk(item, (*path, i)) for i, item in enumerate(n.value)]
+        return _scalar(n)
+
+    return walk(node, ()), lines
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _problems(
+    file: Path, line: int, exc: ValidationError, lines: dict[tuple[str | int, ...], int]
+) -> Iterable[Problem]:
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        field = _field_name(loc) or "subscriber"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = _unknown_key_message(loc)
+        elif err["type"] == "missing":
+            message = "is required"
+        yield Problem(file, _line_of(loc, lines, line), field, message)
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    """``('topics', 0, 'keywords', 1)`` → ``topics[0].keywords[1]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(
+    loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], default: int
+) -> int:
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return default
+
+
+def _unknown_key_message(loc: tuple[str | int, ...]) -> str:
+    known = TOPIC_FIELDS if "topics" in loc[:-1] else FIELDS
+    hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return "unknown key" + (
+        f" (did you mean '{hint[0]}'?)" if hint else f"; known: {', '.join(known)}"
+    )
+
+
+def _to_record(model: _SubscriberModel, file: Path) -> Subscriber:
+    return Subscriber(
+        email=str(model.email),
+        name=model.name,
+        topics=tuple(Topic(t.name, tuple(t.keywords), t.weight) for t in model.topics),
+        authors=tuple(model.authors),
+        categories=tuple(model.categories),
+        exclude=tuple(model.exclude),
+        max_papers=model.max_papers,
+        min_upvotes=model.min_upvotes,
+        send_empty=model.send_empty,
+        frequency=model.frequency,
+        weekday=model.weekday,
+        paused=model.paused,
+        source_file=file,
+    )
