@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -22,6 +23,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pipeline.sources.sample import SAMPLE_DAY, arxiv_feed, daily_papers_page, sample_items
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without root log handlers, so none writes to an earlier test's closed
+    capture stream (``papermail``'s CLI installs one on stderr at every call)."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
 
 
 def free_port() -> int:
@@ -89,6 +97,7 @@ class PapersServer:
     requests: list[str] = field(default_factory=list)
     arxiv_url: str = ""
     arxiv_entries: list[str] = field(default_factory=list)
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # answered first
 
 
 @pytest.fixture
@@ -101,13 +110,20 @@ def papers_server(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Papers
         def do_GET(self) -> None:
             params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
             state.requests.append(self.path)
-            if "search_query" in params:
+            if state.faults:
+                status, headers = state.faults.pop(0)
+                kind, body = "application/json", json.dumps({"error": f"fault {status}"}).encode()
+            elif "search_query" in params:
+                status, headers = 200, {}
                 body = arxiv_feed(state.arxiv_entries, params).encode()
                 kind = "application/atom+xml; charset=utf-8"
             else:
+                status, headers = 200, {}
                 body = json.dumps(daily_papers_page(state.days, params)).encode()
                 kind = "application/json; charset=utf-8"
-            self.send_response(200)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -68,6 +68,8 @@ class Fetcher:
             self._wait_turn()
             try:
                 response = self.client.get(url, params=params, timeout=self.timeout)
+            except httpx.UnsupportedProtocol as exc:  # a transport error no retry can mend
+                raise SourceError(f"{self.name} at {url}: {_describe(exc)}", url=url) from exc
             except httpx.TransportError as exc:
                 last, status = _describe(exc), None
                 delay = self.backoff(attempt)
