@@ -59,7 +59,7 @@ class Fetcher:
     max_attempts: int = 5
     min_interval: float = 0.0
     jitter: Callable[[], float] = random.random
-    _last_request: float | None = None
+    _last_request: float | None = field(default=None, init=False, repr=False)
 
     def get(self, url: str, params: Mapping[str, str]) -> httpx.Response:
         """GET ``url`` until it answers 2xx; raise ``SourceError`` for a final answer or give-up."""
