@@ -27,8 +27,14 @@ from datetime import date, datetime
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
 from pipeline.sources.http import Fetcher, snippet
-from pipeline.sources.huggingface import MalformedItem
-from pipeline.sources.text import bare_arxiv_id, clean_text, clean_title, http_url, is_arxiv_id
+from pipeline.sources.text import (
+    MalformedItem,
+    bare_arxiv_id,
+    clean_text,
+    clean_title,
+    http_url,
+    is_arxiv_id,
+)
 
 log = logging.getLogger(__name__)
 

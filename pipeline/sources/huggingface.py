@@ -19,10 +19,13 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+import httpx
+
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
 from pipeline.sources.http import Fetcher, snippet
 from pipeline.sources.text import (
+    MalformedItem,
     bare_arxiv_id,
     clean_text,
     clean_title,
@@ -35,10 +38,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_PAGES = 50  # 5,000 papers: far beyond any real day; stops a server that never ends its list
-
-
-class MalformedItem(ValueError):
-    """An API item that cannot become a paper; the message says why."""
 
 
 def fetch_day(fetcher: Fetcher, url: str, day: date) -> Day:
@@ -108,7 +107,7 @@ def parse_item(item: Any, day: date) -> Paper:
     )
 
 
-def _decode(response: Any, url: str) -> list[Any]:
+def _decode(response: httpx.Response, url: str) -> list[Any]:
     """The page as a list of items; anything else is the source misbehaving."""
     try:
         batch = response.json()

@@ -12,6 +12,11 @@ import re
 
 from pipeline.sources.latex import latex_to_unicode
 
+
+class MalformedItem(ValueError):
+    """An upstream record that cannot become a paper (no id, no title …); the message says why."""
+
+
 _SPACE = re.compile(r"\s+")
 _VERSION = re.compile(r"v\d+$")
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}")
