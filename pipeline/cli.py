@@ -220,7 +220,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float
 def cmd_fetch(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
     """papermail fetch"""
     with _http_client(settings) as client:
-        day = run.gather(settings, args.date, client=client, sleep=sleep, refresh=args.refresh)
+        day = run.gather(
+            settings,
+            args.date,
+            client=client,
+            sleep=sleep,
+            categories=run.subscriber_categories(settings),
+            refresh=args.refresh,
+        )
     json.dump([p.to_json() for p in day.papers], sys.stdout, ensure_ascii=False, indent=2)
     print()
     log.info(
@@ -258,7 +265,8 @@ def cmd_preview(
     subscribers = run.select(subscriber_set, [args.subscriber] if args.subscriber else [])
     renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
     with _http_client(settings) as client:
-        day = run.gather(settings, args.date, client=client, sleep=sleep)
+        categories = run.categories_of(subscriber_set.subscribers)
+        day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
     path = run.ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:

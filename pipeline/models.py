@@ -98,6 +98,7 @@ class Day:
     day: date
     papers: tuple[Paper, ...]
     skipped: tuple[SkippedItem, ...] = ()
+    categories: tuple[str, ...] = ()  # the arXiv categories gathered for this day
 
 
 @dataclass(frozen=True, slots=True)

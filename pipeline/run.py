@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -182,17 +182,33 @@ def gather(
     *,
     client: httpx.Client,
     sleep: Callable[[float], None],
+    categories: Collection[str] = (),
     refresh: bool = False,
 ) -> Day:
-    """The day's papers, from the archive or the sources."""
+    """The day's papers, from the archive or the sources (arXiv for ``categories``)."""
     return gather_day(
         client=client,
         hf_api_url=settings.hf_api_url,
+        arxiv_api_url=settings.arxiv_api_url,
         state_dir=settings.state_dir,
         day=day,
+        categories=categories,
         refresh=refresh,
         sleep=sleep,
+        timeout=settings.http_timeout,
     )
+
+
+def categories_of(subscribers: Iterable[Subscriber]) -> tuple[str, ...]:
+    """The union of the subscribers' arXiv categories: one arXiv query serves them all."""
+    return tuple(sorted({c for s in subscribers for c in s.categories}))
+
+
+def subscriber_categories(settings: Settings) -> tuple[str, ...]:
+    """``categories_of`` the configured subscribers, or none when there is no subscribers path."""
+    if not settings.subscribers.exists():
+        return ()
+    return categories_of(load_subscribers(settings.subscribers).subscribers)
 
 
 def run_batch(
@@ -213,7 +229,8 @@ def run_batch(
         log.error("%s", problem)
     subscribers = select(subscriber_set, only)
     renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
-    papers = gather(settings, day, client=client, sleep=sleep)
+    categories = categories_of(subscriber_set.subscribers)
+    papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
     for item in papers.skipped:
         log.warning("skipped upstream item %d from %s: %s", item.position, item.source, item.reason)
     ledger = Ledger(ledger_path(settings))
@@ -254,7 +271,8 @@ def explain(
     """``papermail explain``: the digest one subscriber would get; changes nothing."""
     subscriber_set = load_subscribers(settings.subscribers)
     (subscriber,) = select(subscriber_set, [email])
-    papers = gather(settings, day, client=client, sleep=sleep)
+    categories = categories_of(subscriber_set.subscribers)
+    papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:

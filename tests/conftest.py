@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -19,9 +20,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from pipeline.sources.sample import SAMPLE_DAY, sample_items
+from pipeline.sources.sample import SAMPLE_DAY, arxiv_feed, daily_papers_page, sample_items
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without root log handlers, so none writes to an earlier test's closed
+    capture stream (``papermail``'s CLI installs one on stderr at every call)."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
 
 
 def free_port() -> int:
@@ -81,28 +89,42 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 @dataclass
 class PapersServer:
-    """A local HTTP server that answers like the Daily Papers API; ``days`` maps date → items."""
+    """A local HTTP server that answers like the Daily Papers API (``days`` maps date → items)
+    and, for a ``search_query``, like the arXiv API (``arxiv_entries``: Atom ``<entry>`` texts)."""
 
     url: str
     days: dict[str, list[Any]]
     requests: list[str] = field(default_factory=list)
+    arxiv_url: str = ""
+    arxiv_entries: list[str] = field(default_factory=list)
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # answered first
 
 
 @pytest.fixture
-def papers_server() -> Iterator[PapersServer]:
-    """The Daily Papers API on 127.0.0.1, serving the bundled sample day (pages of ``limit``)."""
+def papers_server(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PapersServer]:
+    """Both paper APIs on 127.0.0.1, serving the bundled sample day, with the environment
+    pointed at them."""
     state = PapersServer(url="", days={SAMPLE_DAY.isoformat(): sample_items()})
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            query = parse_qs(urlparse(self.path).query)
+            params = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
             state.requests.append(self.path)
-            items = state.days.get(query.get("date", [""])[0], [])
-            limit = int(query.get("limit", ["50"])[0])
-            page = int(query.get("p", ["0"])[0])
-            body = json.dumps(items[page * limit : (page + 1) * limit]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            if state.faults:
+                status, headers = state.faults.pop(0)
+                kind, body = "application/json", json.dumps({"error": f"fault {status}"}).encode()
+            elif "search_query" in params:
+                status, headers = 200, {}
+                body = arxiv_feed(state.arxiv_entries, params).encode()
+                kind = "application/atom+xml; charset=utf-8"
+            else:
+                status, headers = 200, {}
+                body = json.dumps(daily_papers_page(state.days, params)).encode()
+                kind = "application/json; charset=utf-8"
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -112,6 +134,9 @@ def papers_server() -> Iterator[PapersServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/api/daily_papers"
+    state.arxiv_url = f"http://127.0.0.1:{server.server_address[1]}/api/query"
+    monkeypatch.setenv("PAPERMAIL_HF_API_URL", state.url)
+    monkeypatch.setenv("PAPERMAIL_ARXIV_API_URL", state.arxiv_url)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

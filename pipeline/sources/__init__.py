@@ -1,19 +1,28 @@
 """Gathering: the paper sources and the archive that makes every command see the same day.
 
-``gather_day`` is the stage's one entry point: it returns the archived day when there is one (unless
-``refresh``), otherwise fetches it from the sources and archives it.
+``gather_day`` is the stage's one entry point. It returns the archived day when there is one that
+covers the requested arXiv categories (unless ``refresh``); otherwise it fetches what is missing
+(the Daily Papers day, then arXiv for the categories not yet gathered), merges, and archives. The
+Daily Papers part is archived as soon as it is fetched, so an arXiv outage costs only the arXiv
+query on the next run, and the Hugging Face list never changes between preview and send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+import logging
+import time
+from collections.abc import Callable, Collection
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 
 from pipeline.models import Day
-from pipeline.sources import archive, huggingface
+from pipeline.sources import archive, arxiv, huggingface
+from pipeline.sources.http import DEFAULT_TIMEOUT, Clock, Fetcher
+from pipeline.sources.merge import merge_days
+
+log = logging.getLogger(__name__)
 
 
 def gather_day(
@@ -22,14 +31,33 @@ def gather_day(
     hf_api_url: str,
     state_dir: Path,
     day: date,
-    refresh: bool = False,
     sleep: Callable[[float], None],
+    arxiv_api_url: str = "",
+    categories: Collection[str] = (),
+    refresh: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    monotonic: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Day:
-    """The papers of ``day``: from the archive, or fetched and archived."""
-    if not refresh:
-        archived = archive.load_day(state_dir, day)
-        if archived is not None:
-            return archived
-    gathered = huggingface.fetch_day(client, hf_api_url, day, sleep=sleep)
+    """The papers of ``day``: from the archive, or fetched (HF, then arXiv for ``categories``)."""
+    wanted = set(arxiv.valid_categories(categories)) if arxiv_api_url else set()
+    archived = None if refresh else archive.load_day(state_dir, day)
+    if archived is not None and wanted <= set(archived.categories):
+        return archived
+    clock = Clock(sleep=sleep, monotonic=monotonic, now=now)
+    if archived is None:
+        hf = Fetcher(client, clock, "Daily Papers API", timeout=timeout)
+        base = huggingface.fetch_day(hf, hf_api_url, day)
+        archive.save_day(state_dir, base)
+    else:
+        base = archived
+    missing = wanted - set(base.categories)
+    if not missing:
+        return base
+    log.info("querying arXiv for %s on %s", ", ".join(sorted(missing)), day)
+    ax = Fetcher(client, clock, "arXiv API", timeout=timeout, min_interval=arxiv.MIN_INTERVAL)
+    gathered = merge_days(
+        base, arxiv.fetch_day(ax, arxiv_api_url, day, missing), categories=missing
+    )
     archive.save_day(state_dir, gathered)
     return gathered

@@ -1,12 +1,15 @@
 """The local archive of gathered days: one JSON file per day under ``<state>/archive/``.
 
 Written atomically (temporary file + rename), so a crash never leaves half a day behind, and
-read back by every command so that a preview shows exactly what the send will use.
+read back by every command so that a preview shows exactly what the send will use. A file holds
+the day's papers (SPEC's paper objects, arXiv's merged in), the upstream items that were skipped,
+and the arXiv categories gathered. A file that cannot be read is reported and gathered again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from datetime import date
@@ -14,7 +17,9 @@ from pathlib import Path
 
 from pipeline.models import Day, Paper, SkippedItem
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2  # 2 added "categories"; a version 1 file reads as a day without arXiv papers
 
 
 def day_path(state_dir: Path, day: date) -> Path:
@@ -23,17 +28,21 @@ def day_path(state_dir: Path, day: date) -> Path:
 
 
 def load_day(state_dir: Path, day: date) -> Day | None:
-    """The archived day, or None when it was never gathered."""
+    """The archived day, or None when it was never gathered (or its file cannot be read)."""
     path = day_path(state_dir, day)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        return Day(
+            day=date.fromisoformat(data["day"]),
+            papers=tuple(Paper.from_json(p) for p in data["papers"]),
+            skipped=tuple(SkippedItem(**s) for s in data.get("skipped", ())),
+            categories=tuple(data.get("categories", ())),
+        )
     except FileNotFoundError:
         return None
-    return Day(
-        day=date.fromisoformat(data["day"]),
-        papers=tuple(Paper.from_json(p) for p in data["papers"]),
-        skipped=tuple(SkippedItem(**s) for s in data.get("skipped", ())),
-    )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("archived day %s is unreadable (%s); gathering it again", path, exc)
+        return None
 
 
 def save_day(state_dir: Path, day: Day) -> Path:
@@ -45,6 +54,7 @@ def save_day(state_dir: Path, day: Day) -> Path:
         "skipped": [
             {"source": s.source, "position": s.position, "reason": s.reason} for s in day.skipped
         ],
+        "categories": list(day.categories),
     }
     path = day_path(state_dir, day.day)
     write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")

@@ -1,86 +1,178 @@
-"""HTTP GET with timeouts and retries, shared by the paper sources.
+"""HTTP GET with timeouts, retries and pacing, shared by the paper sources.
 
-Connection errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter (honouring
-``Retry-After``); other 4xx answers are final. The sleep function is a parameter, so tests
-never wait.
+Every request carries a timeout. Connection errors, timeouts, 429 and 5xx are retried with
+exponential backoff and jitter; a server that says how long to wait (``Retry-After`` in seconds or
+as an HTTP date, or the reset of the ``RateLimit`` header) is obeyed instead. Other 4xx answers are
+final. After the last attempt a ``SourceError`` names the URL and the last status.
+
+The sleep function, both clocks and the jitter are parameters, so tests never wait. The loop is
+written out rather than delegated to a retry library: what to wait depends on the response, and
+these few lines say so more plainly than a retry library's callbacks would.
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import re
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from pipeline.errors import SourceError
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-BASE_DELAY = 1.0
-MAX_DELAY = 60.0
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BASE_DELAY = 2.0  # the first backoff; then 4 s, 8 s, … (times a jitter factor in [0.5, 1))
+MAX_BACKOFF = 60.0
+MAX_SERVER_WAIT = 300.0  # a server asking for a longer pause is treated as unavailable now
+DEFAULT_TIMEOUT = 30.0
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_RATELIMIT_RESET = re.compile(r"(?:^|[;,\s])(?:t|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+Sleep = Callable[[float], None]
 
 
-def get_json(
-    client: httpx.Client,
-    url: str,
-    *,
-    params: Mapping[str, str],
-    sleep: Callable[[float], None],
-    max_attempts: int,
-) -> Any:
-    """GET ``url`` and decode JSON, retrying what is transient; raise SourceError otherwise."""
-    last = "no attempt made"
-    status: int | None = None
-    for attempt in range(1, max_attempts + 1):
-        try:
-            response = client.get(url, params=params)
-        except httpx.TransportError as exc:
-            last, status = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None
-            delay = backoff(attempt)
-        else:
-            status = response.status_code
-            if response.is_success:
-                return _decode(response)
-            last = f"HTTP {status}"
-            if status not in RETRY_STATUSES:
-                raise SourceError(
-                    f"{url} answered HTTP {status} for {dict(params)}: {_snippet(response)}",
-                    url=url,
-                    status=status,
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Time as the retry loop sees it: how to wait, how long since, and what date it is."""
+
+    sleep: Sleep = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class Fetcher:
+    """GETs one source's URLs: timeouts, retries, and at most one request per ``min_interval``."""
+
+    client: httpx.Client
+    clock: Clock
+    name: str  # "Daily Papers API", "arXiv API": how messages name the source
+    timeout: float = DEFAULT_TIMEOUT
+    max_attempts: int = 5
+    min_interval: float = 0.0
+    jitter: Callable[[], float] = random.random
+    _last_request: float | None = field(default=None, init=False, repr=False)
+
+    def get(self, url: str, params: Mapping[str, str]) -> httpx.Response:
+        """GET ``url`` until it answers 2xx; raise ``SourceError`` for a final answer or give-up."""
+        last, status = "no attempt made", None
+        for attempt in range(1, self.max_attempts + 1):
+            self._wait_turn()
+            try:
+                response = self.client.get(url, params=params, timeout=self.timeout)
+            except httpx.UnsupportedProtocol as exc:  # a transport error no retry can mend
+                raise SourceError(f"{self.name} at {url}: {_describe(exc)}", url=url) from exc
+            except httpx.TransportError as exc:
+                last, status = _describe(exc), None
+                delay = self.backoff(attempt)
+            except (httpx.RequestError, httpx.InvalidURL) as exc:
+                raise SourceError(f"{self.name} at {url}: {_describe(exc)}", url=url) from exc
+            else:
+                if response.is_success:
+                    return response
+                status, last = response.status_code, f"HTTP {response.status_code}"
+                if status not in RETRY_STATUSES:
+                    raise SourceError(
+                        f"{self.name} at {url} refused the request {dict(params)} with "
+                        f"HTTP {status} (not retried): {error_message(response)}",
+                        url=url,
+                        status=status,
+                    )
+                asked = self._server_delay(response, url)
+                delay = self.backoff(attempt) if asked is None else asked
+            finally:
+                self._last_request = self.clock.monotonic()
+            if attempt < self.max_attempts:
+                log.warning(
+                    "%s at %s: %s; retrying in %.1f s (attempt %d of %d)",
+                    self.name,
+                    url,
+                    last,
+                    delay,
+                    attempt + 1,
+                    self.max_attempts,
                 )
-            delay = retry_after(response) or backoff(attempt)
-        if attempt < max_attempts:
-            sleep(delay)
-    raise SourceError(
-        f"{url} unavailable after {max_attempts} attempts (last: {last})", url=url, status=status
-    )
-
-
-def backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter: up to 1 s, 2 s, 4 s … capped at a minute."""
-    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds form), capped; None if absent or odd."""
-    value = response.headers.get("Retry-After")
-    try:
-        return min(MAX_DELAY, max(0.0, float(value))) if value else None
-    except ValueError:
-        return None
-
-
-def _decode(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
+                self.clock.sleep(delay)
         raise SourceError(
-            f"{response.request.url} answered invalid JSON: {_snippet(response)}",
-            url=str(response.request.url),
-            status=response.status_code,
-        ) from exc
+            f"{self.name} at {url} unavailable after {self.max_attempts} attempts (last: {last})",
+            url=url,
+            status=status,
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at a minute."""
+        ceiling = min(MAX_BACKOFF, BASE_DELAY * 2.0 ** (attempt - 1))
+        return ceiling * (0.5 + self.jitter() / 2)
+
+    def _wait_turn(self) -> None:
+        """Keep at least ``min_interval`` between the end of one request and the next."""
+        if self.min_interval <= 0 or self._last_request is None:
+            return
+        wait = self._last_request + self.min_interval - self.clock.monotonic()
+        if wait > 0:
+            self.clock.sleep(wait)
+
+    def _server_delay(self, response: httpx.Response, url: str) -> float | None:
+        """What the server asked us to wait, if anything; too long a wait means give up now."""
+        delay = server_wait(response.headers, self.clock.now())
+        if delay is not None and delay > MAX_SERVER_WAIT:
+            raise SourceError(
+                f"{self.name} at {url} answered HTTP {response.status_code} and asks to wait "
+                f"{delay:.0f} s before retrying",
+                url=url,
+                status=response.status_code,
+            )
+        return delay
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
-    return text[:200] + ("…" if len(text) > 200 else "")
+def server_wait(headers: httpx.Headers, now: datetime) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or the ``RateLimit`` reset."""
+    retry_after = _retry_after(headers.get("Retry-After", "").strip(), now)
+    return retry_after if retry_after is not None else _ratelimit_reset(headers)
+
+
+def _retry_after(value: str, now: datetime) -> float | None:
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _ratelimit_reset(headers: httpx.Headers) -> float | None:
+    """``RateLimit: "api";r=0;t=55`` (IETF draft, as the Hub sends it), or ``RateLimit-Reset``."""
+    if match := _RATELIMIT_RESET.search(headers.get("RateLimit", "")):
+        return float(match.group(1))
+    value = headers.get("RateLimit-Reset", "").strip()
+    return float(value) if _NUMBER.fullmatch(value) else None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's own words about a refusal: a JSON ``error`` field, or the start of the body."""
+    try:
+        data: Any = response.json()
+    except ValueError:
+        data = None
+    text = data.get("error") if isinstance(data, dict) else None
+    return snippet(str(text) if text else response.text)
+
+
+def snippet(text: str, limit: int = 200) -> str:
+    """Upstream text made safe for a one-line message: printable, collapsed, and short."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat[:limit] + ("…" if len(flat) > limit else "") if flat else "(empty body)"
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

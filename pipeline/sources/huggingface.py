@@ -1,60 +1,74 @@
 """The Hugging Face Daily Papers API as a paper source.
 
 ``GET {url}?date=YYYY-MM-DD&limit=100&p=N`` answers a JSON list of items, each with a nested
-``paper`` object. Pages are fetched until one comes back short; malformed items are skipped and
-reported, never allowed to cost the rest of the day.
+``paper`` object. Pages (``p`` counts from 0; the server caps ``limit`` at 100) are fetched until
+one comes back short or empty, so a day of any length arrives whole. ``[]`` is an ordinary empty
+day (weekends).
+
+Every paper belongs to the requested day: that is its Daily Papers day (the day it was listed,
+``submittedOnDailyAt``), whatever the arXiv-based ``publishedAt`` says, and it is what
+``Paper.published`` holds. Only an id and a title are required; odd or missing optional fields
+become "unknown", never a lost paper. An item without id or title is skipped and reported. The
+same paper listed twice (also as ``…v2``) is kept once, the copy with more upvotes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime
+import logging
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 import httpx
 
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
-from pipeline.sources.http import get_json
-from pipeline.sources.text import bare_arxiv_id, clean_text
+from pipeline.sources.http import Fetcher, snippet
+from pipeline.sources.text import (
+    MalformedItem,
+    bare_arxiv_id,
+    clean_text,
+    clean_title,
+    github_url,
+    http_url,
+    is_arxiv_id,
+)
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_PAGES = 50  # 5,000 papers: far beyond any real day; stops a server that never ends its list
 
 
-def fetch_day(
-    client: httpx.Client,
-    url: str,
-    day: date,
-    *,
-    sleep: Callable[[float], None],
-    max_attempts: int = 4,
-) -> Day:
+def fetch_day(fetcher: Fetcher, url: str, day: date) -> Day:
     """Fetch every page of one Daily Papers day and parse it into papers."""
     items: list[Any] = []
+    seen: set[str] = set()
     for page in range(MAX_PAGES):
         params = {"date": day.isoformat(), "limit": str(PAGE_SIZE), "p": str(page)}
-        batch = get_json(client, url, params=params, sleep=sleep, max_attempts=max_attempts)
-        if not isinstance(batch, list):
-            raise SourceError(
-                f"Daily Papers API at {url} answered {type(batch).__name__}, expected a list",
-                url=url,
-            )
+        batch = _decode(fetcher.get(url, params), url)
         items.extend(batch)
+        ids = {str(i["paper"].get("id")) for i in batch if _has_paper(i)}
         if len(batch) < PAGE_SIZE:
             break
+        if ids and ids <= seen:
+            log.warning("%s repeats page %d for %s: it ignores `p`; stopping", url, page, day)
+            break
+        seen |= ids
+    else:
+        log.warning("%s: stopped after %d pages for %s", url, MAX_PAGES, day)
     return parse_items(items, day)
 
 
-def parse_items(items: list[Any], day: date) -> Day:
+def parse_items(items: Iterable[Any], day: date) -> Day:
     """Turn API items into unique papers (the higher-upvoted copy of a duplicate wins)."""
     papers: dict[str, Paper] = {}
     skipped: list[SkippedItem] = []
     for position, item in enumerate(items):
         try:
-            paper = parse_item(item)
-        except (KeyError, TypeError, ValueError) as exc:
-            skipped.append(SkippedItem("huggingface", position, _describe(exc)))
+            paper = parse_item(item, day)
+        except MalformedItem as exc:
+            skipped.append(SkippedItem("huggingface", position, str(exc)))
             continue
         kept = papers.get(paper.id)
         if kept is None or paper.upvotes > kept.upvotes:
@@ -62,59 +76,82 @@ def parse_items(items: list[Any], day: date) -> Day:
     return Day(day=day, papers=tuple(papers.values()), skipped=tuple(skipped))
 
 
-def parse_item(item: Any) -> Paper:
-    """One API item → a clean Paper; raises KeyError/TypeError/ValueError when it is unusable."""
-    raw = item["paper"]
-    paper_id = bare_arxiv_id(str(raw.get("id") or ""))
-    title = clean_text(raw.get("title") or item.get("title"))
+def parse_item(item: Any, day: date) -> Paper:
+    """One API item → a clean Paper of ``day``; raises MalformedItem when it is unusable."""
+    if not _has_paper(item):
+        raise MalformedItem("item has no `paper` object")
+    raw: dict[str, Any] = item["paper"]
+    paper_id = bare_arxiv_id(clean_text(raw.get("id")))
     if not paper_id:
-        raise ValueError("item has no paper id")
+        raise MalformedItem("paper has no id")
+    if not is_arxiv_id(paper_id):
+        raise MalformedItem(f"paper id {snippet(paper_id, 40)!r} is not an arXiv id")
+    title = clean_title(raw.get("title") or item.get("title"))
     if not title:
-        raise ValueError(f"paper {paper_id} has no title")
-    authors = tuple(
-        name
-        for a in raw.get("authors") or ()
-        if (name := clean_text(a.get("name") if isinstance(a, dict) else a))
-    )
+        raise MalformedItem(f"paper {paper_id} has no title")
     return Paper(
         id=paper_id,
         title=title,
-        abstract=clean_text(raw.get("summary")),
-        authors=authors,
-        published=_date(raw.get("publishedAt") or item.get("publishedAt")),
-        upvotes=int(raw.get("upvotes") or 0),
+        abstract=clean_title(raw.get("summary") or item.get("summary")),
+        authors=_authors(raw.get("authors")),
+        published=day,
+        upvotes=_count(raw.get("upvotes")) or 0,
         url=f"https://huggingface.co/papers/{paper_id}",
         pdf_url=f"https://arxiv.org/pdf/{paper_id}",
         source="huggingface",
         ai_summary=clean_text(raw.get("ai_summary")) or None,
-        keywords=tuple(k for k in (clean_text(k) for k in raw.get("ai_keywords") or ()) if k),
-        github_url=_github_url(raw.get("githubRepo")),
-        project_url=clean_text(raw.get("projectPage")) or None,
-        num_comments=_int_or_none(item.get("numComments")),
+        keywords=_strings(raw.get("ai_keywords")),
+        github_url=github_url(raw.get("githubRepo")),
+        project_url=http_url(raw.get("projectPage")),
+        num_comments=_count(item.get("numComments")),
     )
 
 
-def _date(value: Any) -> date:
-    if not value:
-        raise ValueError("paper has no publishedAt date")
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+def _decode(response: httpx.Response, url: str) -> list[Any]:
+    """The page as a list of items; anything else is the source misbehaving."""
+    try:
+        batch = response.json()
+    except ValueError as exc:
+        raise SourceError(
+            f"Daily Papers API at {url} answered invalid JSON: {snippet(response.text)}",
+            url=url,
+            status=response.status_code,
+        ) from exc
+    if not isinstance(batch, list):
+        raise SourceError(
+            f"Daily Papers API at {url} answered {type(batch).__name__}, expected a list: "
+            f"{snippet(response.text)}",
+            url=url,
+            status=response.status_code,
+        )
+    return batch
 
 
-def _github_url(value: Any) -> str | None:
-    """``githubRepo`` comes as a full URL or as ``owner/repo``."""
-    text = clean_text(value)
-    if not text:
+def _has_paper(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("paper"), dict)
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    """Author names in order, once each. Hidden authors (``"hidden": true`` only hides a claimed
+    paper on its owner's Hub profile) are still the paper's authors, so they stay."""
+    if not isinstance(value, list):
+        return ()
+    names = (clean_text(a.get("name") if isinstance(a, dict) else a) for a in value)
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(dict.fromkeys(t for t in (clean_text(v) for v in value) if t))
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative count, or None when missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if text.startswith(("http://", "https://")):
-        return text
-    return f"https://github.com/{text.strip('/')}"
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing field {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
+    try:
+        number = int(float(value))
+    except (ValueError, OverflowError):
+        return None
+    return max(0, number)

@@ -1,19 +1,41 @@
-"""Cleaning of upstream text: whitespace collapsed, HTML entities decoded once, ids normalised."""
+"""Cleaning of upstream text and values: whitespace, entities, LaTeX, ids and links.
+
+Upstream text is untrusted: it is decoded once (HTML entities), stripped of control characters,
+collapsed to single spaces, and only ``http(s)`` links survive (a ``javascript:`` project page
+never reaches an email).
+"""
 
 from __future__ import annotations
 
 import html
 import re
 
+from pipeline.sources.latex import latex_to_unicode
+
+
+class MalformedItem(ValueError):
+    """An upstream record that cannot become a paper (no id, no title …); the message says why."""
+
+
 _SPACE = re.compile(r"\s+")
 _VERSION = re.compile(r"v\d+$")
+_ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}")
+_GITHUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
 def clean_text(value: object) -> str:
-    """Collapse hard wraps and runs of whitespace, and decode HTML entities exactly once."""
+    """Decode HTML entities exactly once, drop control characters, collapse whitespace."""
     if value is None:
         return ""
-    return _SPACE.sub(" ", html.unescape(str(value))).strip()
+    text = html.unescape(str(value))
+    text = "".join(c if c.isprintable() or c.isspace() else " " for c in text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def clean_title(value: object) -> str:
+    """A title or abstract for people: ``clean_text`` plus LaTeX made readable (never ``$…$``)."""
+    return _SPACE.sub(" ", latex_to_unicode(clean_text(value))).strip()
 
 
 def bare_arxiv_id(value: str) -> str:
@@ -23,3 +45,24 @@ def bare_arxiv_id(value: str) -> str:
         if marker in value:
             value = value.split(marker, 1)[1]
     return _VERSION.sub("", value.removesuffix(".pdf"))
+
+
+def is_arxiv_id(value: str) -> bool:
+    """Whether ``value`` is a bare arXiv id (``2310.06110`` or the old ``hep-th/9901001``)."""
+    return _ARXIV_ID.fullmatch(value) is not None
+
+
+def http_url(value: object) -> str | None:
+    """``value`` when it is one plain http(s) URL, else None."""
+    text = clean_text(value)
+    return text if _URL.fullmatch(text) else None
+
+
+def github_url(value: object) -> str | None:
+    """A GitHub link from a full URL or from ``owner/repo`` (both occur upstream)."""
+    text = clean_text(value).removesuffix("/")
+    if text.lower().startswith("github.com/"):
+        text = "https://" + text
+    if _GITHUB_REPO.fullmatch(text) and not text.startswith("."):
+        return f"https://github.com/{text}"
+    return http_url(text)
