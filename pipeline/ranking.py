@@ -58,6 +58,16 @@ _FIELDS = (("title", TITLE_WEIGHT), ("keywords", KEYWORD_WEIGHT), ("abstract", A
 _WORD = re.compile(r"\w+")
 _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, LLM, GNN
 _STEMMER = snowballstemmer.stemmer("english")
+_IRREGULAR = {  # plurals of papers' Latin and Greek words, which the stemmer leaves apart
+    "matrices": "matrix",
+    "vertices": "vertex",
+    "indices": "index",
+    "analyses": "analysis",
+    "hypotheses": "hypothesis",
+    "spectra": "spectrum",
+    "criteria": "criterion",
+    "phenomena": "phenomenon",
+}
 
 
 # --- text -----------------------------------------------------------------------------------------
@@ -73,7 +83,8 @@ def fold(text: str) -> str:
 def _stem(word: str) -> str:
     if _ACRONYM_PLURAL.match(word):
         word = word[:-1]
-    return str(_STEMMER.stemWord(fold(word)))
+    folded = fold(word)
+    return str(_STEMMER.stemWord(_IRREGULAR.get(folded, folded)))
 
 
 def stems(text: str) -> Phrase:
