@@ -94,11 +94,18 @@ def stems(text: str) -> Phrase:
     return tuple(_stem(w) for w in _WORD.findall(plain))
 
 
+@lru_cache(maxsize=65536)
+def phrase_of(keyword: str) -> Phrase:
+    """A subscriber's keyword as the stems it is matched on (cached: keywords repeat a lot)."""
+    return stems(keyword)
+
+
 # --- names ----------------------------------------------------------------------------------------
 
 
-def _name_parts(name: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", fold(name)).replace("_", " ").split()
+@lru_cache(maxsize=65536)
+def _name_parts(name: str) -> tuple[str, ...]:
+    return tuple(re.sub(r"[^\w\s]", " ", fold(name)).replace("_", " ").split())
 
 
 def same_person(wanted: str, candidate: str) -> bool:
@@ -136,6 +143,7 @@ class _Hits:
 
     papers: npt.NDArray[np.int64]
     scores: FloatArray
+    by_paper: Mapping[int, float]
 
 
 def build_index(papers: Iterable[Paper]) -> PaperIndex:
@@ -160,8 +168,10 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
         _fields=fields,
         _postings={k: frozenset(v) for k, v in postings.items()},
         _by_family=dict(by_family),
-        _nudge=1.0 + POPULARITY_NUDGE * popularity / (1.0 + popularity),
-        _upvotes=np.array([p.upvotes for p in unique], dtype=np.int64),
+        nudge=1.0 + POPULARITY_NUDGE * popularity / (1.0 + popularity),
+        upvotes=np.array([p.upvotes for p in unique], dtype=np.int64),
+        id_rank=np.argsort(np.argsort(np.array([p.id for p in unique]), kind="stable")),
+        position={p.id: i for i, p in enumerate(unique)},
     )
 
 
@@ -195,10 +205,12 @@ class PaperIndex:
     _fields: tuple[_Fields, ...]
     _postings: Mapping[str, frozenset[int]]
     _by_family: Mapping[str, list[tuple[int, str]]]
-    _nudge: FloatArray
-    _upvotes: npt.NDArray[np.int64]
+    nudge: FloatArray  # 1 .. 1 + POPULARITY_NUDGE, by paper position
+    upvotes: npt.NDArray[np.int64]
+    id_rank: npt.NDArray[np.int64]  # each paper's place in id order: the deterministic tie-break
+    position: Mapping[str, int]  # paper id → position
     _phrase_cache: dict[Phrase, _Hits] = field(default_factory=dict)
-    _author_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _author_cache: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def digest(
         self, subscriber: Subscriber, day: date, *, already_sent: frozenset[str] = frozenset()
@@ -219,15 +231,15 @@ class PaperIndex:
         for row, subscriber in enumerate(subscribers):
             for topic in subscriber.topics:
                 for keyword in topic.keywords:
-                    col = phrase_ids.setdefault(stems(keyword), len(phrase_ids))
+                    col = phrase_ids.setdefault(phrase_of(keyword), len(phrase_ids))
                     topic_rows.append(row)
                     topic_cols.append(col)
                     topic_vals.append(topic.weight)
             for term in subscriber.exclude:
                 excl_rows.append(row)
-                excl_cols.append(phrase_ids.setdefault(stems(term), len(phrase_ids)))
+                excl_cols.append(phrase_ids.setdefault(phrase_of(term), len(phrase_ids)))
             for author in subscriber.authors:
-                for paper in self._papers_by(author):
+                for paper in sorted(self.papers_by(author)):
                     author_rows.append(row)
                     author_cols.append(paper)
         shape = (len(subscribers), len(phrase_ids))
@@ -249,10 +261,9 @@ class PaperIndex:
             followed=authors,
         )
 
-    def phrase_scores(self, text: str) -> dict[int, float]:
+    def phrase_scores(self, text: str) -> Mapping[int, float]:
         """Paper position → score of one keyword or phrase in that paper (where it matches)."""
-        hits = self._hits(stems(text))
-        return dict(zip(hits.papers.tolist(), hits.scores.tolist(), strict=True))
+        return self._hits(phrase_of(text)).by_paper
 
     def _hit_matrix(self, phrases: list[Phrase]) -> sparse.csr_matrix:
         rows: list[npt.NDArray[np.int64]] = []
@@ -284,19 +295,22 @@ class PaperIndex:
                     found[i] = score
         n, df = len(self.papers), len(found)
         idf = 1.0 + math.log((1.0 + n) / (1.0 + df))  # ≥ 1: a common keyword still counts
+        by_paper = {i: idf * score for i, score in found.items()}
         hits = _Hits(
-            papers=np.fromiter(found, dtype=np.int64, count=df),
-            scores=np.fromiter((idf * s for s in found.values()), dtype=np.float64, count=df),
+            papers=np.fromiter(by_paper, dtype=np.int64, count=df),
+            scores=np.fromiter(by_paper.values(), dtype=np.float64, count=df),
+            by_paper=by_paper,
         )
         self._phrase_cache[phrase] = hits
         return hits
 
-    def _papers_by(self, author: str) -> tuple[int, ...]:
+    def papers_by(self, author: str) -> frozenset[int]:
+        """Positions of the papers ``author`` (as a subscriber wrote the name) is an author of."""
         cached = self._author_cache.get(author)
         if cached is None:
             parts = _name_parts(author)
             candidates = self._by_family.get(parts[-1], []) if parts else []
-            cached = tuple(sorted({i for i, name in candidates if same_person(author, name)}))
+            cached = frozenset(i for i, name in candidates if same_person(author, name))
             self._author_cache[author] = cached
         return cached
 
@@ -345,47 +359,56 @@ class Rankings:
         self, subscriber: Subscriber, day: date, *, already_sent: frozenset[str] = frozenset()
     ) -> Digest:
         """The digest for ``subscriber`` (who must be among the ranked ones), best first."""
-        row = self.rows[subscriber.email]
-        papers = self.index.papers
-        scores = _row(self.relevance, row)
-        followed = set(_row(self.followed, row))
-        dropped = set(_row(self.excluded, row))
-        candidates = [
-            (i, s * float(self.index._nudge[i]))
-            for i, s in scores.items()
-            if (s >= MIN_RELEVANCE or i in followed)
-            and i not in dropped
-            and papers[i].id not in already_sent
-            and int(self.index._upvotes[i]) >= subscriber.min_upvotes
+        row, index = self.rows[subscriber.email], self.index
+        cols, scores = _row(self.relevance, row)
+        followed = np.isin(cols, _row(self.followed, row)[0])
+        keep = (scores >= MIN_RELEVANCE) | followed  # the floor; followed authors bypass it
+        keep &= ~np.isin(cols, _row(self.excluded, row)[0])
+        keep &= index.upvotes[cols] >= subscriber.min_upvotes
+        if already_sent:
+            sent = [index.position[pid] for pid in already_sent if pid in index.position]
+            keep &= ~np.isin(cols, sent)
+        cols, followed = cols[keep], followed[keep]
+        final = scores[keep] * index.nudge[cols]
+        tie = index.id_rank[cols]
+        # followed authors' papers take their places first, then the best; shown best first
+        first = np.lexsort((tie, -final, ~followed))[: subscriber.max_papers]
+        order = first[np.lexsort((tie[first], -final[first]))]
+        papers = index.papers
+        picked = [(int(cols[k]), float(final[k]), bool(followed[k])) for k in order]
+        topic_hits = [
+            [(k, index.phrase_scores(k)) for k in topic.keywords] for topic in subscriber.topics
         ]
-        candidates.sort(key=lambda c: (c[0] not in followed, -c[1], papers[c[0]].id))
-        picked = candidates[: subscriber.max_papers]  # followed authors' papers first in line
-        picked.sort(key=lambda c: (-c[1], papers[c[0]].id))
         return Digest(
             subscriber=subscriber,
             day=day,
             papers=tuple(
-                ScoredPaper(papers[i], score, self._reasons(subscriber, i, i in followed))
-                for i, score in picked
+                ScoredPaper(papers[i], score, self._reasons(subscriber, i, by_followed, topic_hits))
+                for i, score, by_followed in picked
             ),
         )
 
-    def _reasons(self, subscriber: Subscriber, paper: int, followed: bool) -> tuple[Reason, ...]:
+    def _reasons(
+        self,
+        subscriber: Subscriber,
+        paper: int,
+        followed: bool,
+        topic_hits: Sequence[Sequence[tuple[str, Mapping[int, float]]]],
+    ) -> tuple[Reason, ...]:
         """Why ``paper`` was picked: the followed authors, then topics by their contribution."""
         reasons: list[Reason] = []
         if followed:
-            names = self.index.papers[paper].authors
             reasons.extend(
                 Reason(ReasonKind.AUTHOR, author)
                 for author in subscriber.authors
-                if any(same_person(author, name) for name in names)
+                if paper in self.index.papers_by(author)
             )
         scored_topics: list[tuple[float, int, Reason]] = []
-        for order, topic in enumerate(subscriber.topics):
+        for order, (topic, hits) in enumerate(zip(subscriber.topics, topic_hits, strict=True)):
             terms: list[str] = []
             total = 0.0
-            for keyword in topic.keywords:
-                score = self.index.phrase_scores(keyword).get(paper, 0.0)
+            for keyword, by_paper in hits:
+                score = by_paper.get(paper, 0.0)
                 if score > 0 and keyword not in terms:
                     terms.append(keyword)
                     total += score
@@ -396,11 +419,10 @@ class Rankings:
         return tuple(reasons)
 
 
-def _row(matrix: sparse.csr_matrix, row: int) -> dict[int, float]:
+def _row(matrix: sparse.csr_matrix, row: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """The column positions and values of one row of a CSR matrix (views, no copy)."""
     start, end = matrix.indptr[row], matrix.indptr[row + 1]
-    return dict(
-        zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(), strict=True)
-    )
+    return matrix.indices[start:end], matrix.data[start:end]
 
 
 def rank_all(papers: Iterable[Paper], subscribers: Sequence[Subscriber]) -> Rankings:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.models import Paper, ReasonKind, Subscriber, Topic
 from pipeline.ranking import (
     POPULARITY_NUDGE,
@@ -16,6 +19,7 @@ from pipeline.ranking import (
     same_person,
     stems,
 )
+from tests.conftest import PapersServer, no_sleep
 
 DAY = date(2026, 1, 1)
 FILLER = (
@@ -271,3 +275,28 @@ def test_scoring_everyone_together_equals_scoring_each_alone() -> None:
     for sub in subscribers:
         alone = build_digest(sub, DAY, papers)
         assert together.digest(sub, DAY) == alone
+
+
+def test_explain_shows_the_digest_with_scores_and_reasons(
+    env: Path,
+    papers_server: PapersServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """papermail explain: Ada's picks in order, capped at her max_papers, each with its reasons."""
+    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
+    assert main(["explain", "ada@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
+    text = capsys.readouterr().out
+    assert main(["explain", "ada@example.org", "--date", "2026-01-01", "--json"]) == 0
+    picks = json.loads(capsys.readouterr().out)
+    assert 0 < len(picks) <= 5
+    assert picks[0]["title"] == "Grokking as the Transition from Lazy to Rich Training Dynamics"
+    assert picks[0]["reasons"][0] == "by Cengiz Pehlevan"
+    assert [p["score"] for p in picks] == sorted((p["score"] for p in picks), reverse=True)
+    assert set(picks[0]) == {"id", "title", "score", "reasons"}
+    assert all(p["reasons"] for p in picks)
+    assert "Medical" not in text, "ada excludes medical papers"
+    for rank, pick in enumerate(picks, start=1):
+        assert f"{rank:>2}. [{pick['score']:6.2f}] {pick['title']} ({pick['id']})" in text
+        for reason in pick["reasons"]:
+            assert f"      - {reason}" in text
