@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -137,6 +138,19 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PAPERMAIL_OUTBOX", str(tmp_path / "outbox"))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _detach_log_handlers() -> Iterator[None]:
+    """main() points logging at the test's captured stderr; detach it when the test ends.
+
+    Otherwise the SMTP server's thread, logging "EOF received" a moment later, writes to a closed
+    stream and pytest prints "--- Logging error ---".
+    """
+    yield
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
 
 
 def no_sleep(_seconds: float) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +12,6 @@ from pipeline.cli import main
 from pipeline.errors import SettingsError
 from pipeline.subscribers import load_subscribers
 from tests.conftest import REPO, PapersServer, SmtpServer, no_sleep
-
-
-@pytest.fixture(autouse=True)
-def _detach_logging() -> Iterator[None]:
-    """main() logs to the test's captured stderr; detach it so no later thread writes there."""
-    yield
-    root = logging.getLogger()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
 
 
 def write(directory: Path, name: str, text: str) -> Path:
