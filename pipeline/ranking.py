@@ -147,8 +147,11 @@ class _Hits:
 
 
 def build_index(papers: Iterable[Paper]) -> PaperIndex:
-    """Index papers (of one day or several; a repeated id is kept once) for ranking."""
-    unique = tuple({p.id: p for p in reversed(tuple(papers))}.values())[::-1]
+    """Index papers (of one day or several) for ranking; of a repeated id the first is kept."""
+    first: dict[str, Paper] = {}
+    for paper in papers:
+        first.setdefault(paper.id, paper)
+    unique = tuple(first.values())
     fields = tuple(_paper_fields(p) for p in unique)
     postings: dict[str, set[int]] = defaultdict(set)
     for i, f in enumerate(fields):
@@ -358,7 +361,9 @@ class Rankings:
     def digest(
         self, subscriber: Subscriber, day: date, *, already_sent: frozenset[str] = frozenset()
     ) -> Digest:
-        """The digest for ``subscriber`` (who must be among the ranked ones), best first."""
+        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest)."""
+        if subscriber.email not in self.rows:
+            return self.index.digest(subscriber, day, already_sent=already_sent)
         row, index = self.rows[subscriber.email], self.index
         cols, scores = _row(self.relevance, row)
         followed = np.isin(cols, _row(self.followed, row)[0])

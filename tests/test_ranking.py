@@ -275,6 +275,8 @@ def test_scoring_everyone_together_equals_scoring_each_alone() -> None:
     for sub in subscribers:
         alone = build_digest(sub, DAY, papers)
         assert together.digest(sub, DAY) == alone
+    latecomer = reader("holography", email="late@example.org")
+    assert together.digest(latecomer, DAY) == build_digest(latecomer, DAY, papers)
 
 
 def test_explain_shows_the_digest_with_scores_and_reasons(
