@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
+from pipeline.ranking import rank_all
 from pipeline.rendering import Renderer
 from pipeline.run import digest_for, skip_reason
 from pipeline.sources.archive import write_atomic
@@ -35,8 +36,9 @@ def write_previews(
 ) -> list[PreviewEntry]:
     """Render each subscriber's email into ``out`` and write ``index.html`` linking them."""
     entries = []
+    rankings = rank_all(day.papers, subscribers)
     for subscriber in subscribers:
-        digest = digest_for(subscriber, day, ledger)
+        digest = digest_for(subscriber, day, ledger, rankings)
         rendered = renderer.render(digest)
         html_file, text_file = f"{subscriber.slug}.html", f"{subscriber.slug}.txt"
         write_atomic(out / html_file, rendered.html)

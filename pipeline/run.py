@@ -43,10 +43,21 @@ class Delivery:
     sleep: delivery.Sleep = field(default=asyncio.sleep)
 
 
-def digest_for(subscriber: Subscriber, day: Day, ledger: Ledger | None) -> Digest:
-    """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them."""
+def digest_for(
+    subscriber: Subscriber,
+    day: Day,
+    ledger: Ledger | None,
+    rankings: ranking.Rankings | None = None,
+) -> Digest:
+    """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them.
+
+    ``rankings`` holds the run's scores for every subscriber (``ranking.rank_all``, once a run);
+    without it the day's papers are ranked for this subscriber alone.
+    """
     sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
-    return ranking.build_digest(subscriber, day.day, day.papers, already_sent=sent)
+    if rankings is None:
+        rankings = ranking.rank_all(day.papers, [subscriber])
+    return rankings.digest(subscriber, day.day, already_sent=sent)
 
 
 def skip_reason(subscriber: Subscriber, day: date) -> str | None:
@@ -74,6 +85,7 @@ async def run_day(
     for subscriber in subscribers:
         queue.put_nowait(subscriber)
     results: list[DeliveryResult] = []
+    rankings = ranking.rank_all(day.papers, subscribers)  # every subscriber scored at once
 
     async def worker() -> None:
         transport = delivery_to.transport_factory()
@@ -83,6 +95,7 @@ async def run_day(
                 result = await _serve(
                     subscriber,
                     day=day,
+                    rankings=rankings,
                     renderer=renderer,
                     ledger=ledger,
                     how=delivery_to,
@@ -125,6 +138,7 @@ async def _serve(
     subscriber: Subscriber,
     *,
     day: Day,
+    rankings: ranking.Rankings,
     renderer: Renderer,
     ledger: Ledger,
     how: Delivery,
@@ -134,7 +148,7 @@ async def _serve(
     email, when = subscriber.email, day.day
     if settled := _settled(subscriber, when, ledger):
         return settled
-    digest = digest_for(subscriber, day, ledger)
+    digest = digest_for(subscriber, day, ledger, rankings)
     count = len(digest.papers)
     if not digest.papers and not subscriber.send_empty:
         return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND)

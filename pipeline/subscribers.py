@@ -9,19 +9,21 @@ the valid subscribers beside it.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from pipeline.errors import Problem, SettingsError
 from pipeline.models import Subscriber, Topic
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+MAX_NODES = 10_000  # values in one subscriber entry; a YAML alias bomb stops here
 
 
 class _TopicModel(BaseModel):
@@ -47,14 +49,6 @@ class _SubscriberModel(BaseModel):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[WEEKDAYS] | None = None  # type: ignore[valid-type]
     paused: bool = False
-
-    @model_validator(mode="after")
-    def _check_combinations(self) -> _SubscriberModel:
-        if not self.topics and not self.authors:
-            raise ValueError("needs at least one topic or one author")
-        if self.frequency == "weekly" and self.weekday is None:
-            raise ValueError("frequency: weekly needs a weekday (monday … sunday)")
-        return self
 
 
 FIELDS = tuple(_SubscriberModel.model_fields)
@@ -130,29 +124,83 @@ def _load_file(file: Path, problems: list[Problem]) -> Iterator[_Entry]:
 
 
 def _validate(file: Path, node: yaml.Node, problems: list[Problem]) -> Subscriber | None:
+    """One entry → a Subscriber, or None after appending every problem found in it."""
     line = node.start_mark.line + 1
     if not isinstance(node, yaml.MappingNode):
         problems.append(Problem(file, line, "subscriber", "expected a mapping of fields"))
         return None
-    data, lines = _plain(node)
+    try:
+        data, lines, duplicates = _plain(node)
+    except _TooLarge:
+        problems.append(Problem(file, line, "subscriber", f"more than {MAX_NODES} values"))
+        return None
+    except yaml.YAMLError as exc:  # e.g. a !!python tag the safe loader refuses
+        mark = getattr(exc, "problem_mark", None)
+        where = mark.line + 1 if mark else line
+        problems.append(Problem(file, where, "yaml", str(getattr(exc, "problem", exc))))
+        return None
+    found = [
+        Problem(file, lines.get(path, line), _field_name(path), "duplicate key")
+        for path in duplicates
+    ]
+    found.extend(_combination_problems(file, line, data, lines))
+    model: _SubscriberModel | None = None
     try:
         model = _SubscriberModel.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(file, line, exc, lines))
-        return None
-    return _to_record(model, file)
+        found.extend(_problems(file, line, exc, lines))
+    problems.extend(sorted(found, key=lambda p: p.line))
+    return _to_record(model, file) if model is not None and not found else None
 
 
-def _plain(node: yaml.Node) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    """Turn a composed YAML node into plain data plus the line of every path in it."""
+def _combination_problems(
+    file: Path, line: int, data: dict[Any, Any], lines: dict[tuple[str | int, ...], int]
+) -> Iterator[Problem]:
+    """Rules across fields, checked even when a field itself is invalid (all problems at once)."""
+    if not data.get("topics") and not data.get("authors"):
+        where = lines.get(("topics",), lines.get(("authors",), line))
+        yield Problem(file, where, "topics", "needs at least one topic or one author")
+    if data.get("frequency") == "weekly" and data.get("weekday") is None:
+        yield Problem(
+            file,
+            lines.get(("frequency",), line),
+            "weekday",
+            "frequency: weekly needs a weekday (monday … sunday)",
+        )
+
+
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class _TooLarge(Exception):
+    """An entry with more values than any subscriber needs (e.g. an alias bomb)."""
+
+
+def _plain(
+    node: yaml.MappingNode,
+) -> tuple[dict[Any, Any], dict[tuple[str | int, ...], int], list[tuple[str | int, ...]]]:
+    """Turn a composed YAML mapping into plain data, the line of every path, and repeated keys."""
     lines: dict[tuple[str | int, ...], int] = {}
+    duplicates: list[tuple[str | int, ...]] = []
+    budget = [MAX_NODES]
 
     def walk(n: yaml.Node, path: tuple[str | int, ...]) -> Any:
-        lines[path] = n.start_mark.line + 1
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooLarge
+        lines.setdefault(path, n.start_mark.line + 1)
+        if not isinstance(n, yaml.ScalarNode) and n.tag not in _COLLECTION_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"could not determine a constructor for the tag {n.tag!r}", n.start_mark
+            )
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:
                 key = key_node.value
+                if key in out:
+                    duplicates.append((*path, key))
+                    lines[(*path, key)] = key_node.start_mark.line + 1
+                    continue
                 lines[(*path, key)] = key_node.start_mark.line + 1
                 out[key] = walk(value_node, (*path, key))
             return out
@@ -160,7 +208,8 @@ def _plain(node: yaml.Node) -> tuple[Any, dict[tuple[str | int, ...], int]]:
             return [walk(item, (*path, i)) for i, item in enumerate(n.value)]
         return _scalar(n)
 
-    return walk(node, ()), lines
+    data: dict[Any, Any] = walk(node, ())
+    return data, lines, duplicates
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -171,18 +220,47 @@ def _scalar(node: yaml.Node) -> Any:
         loader.dispose()
 
 
+EXPECTED = {  # pydantic error type → what the field wants, in the words of a YAML file
+    "list_type": "expected a list, e.g. [a, b]",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
+    "model_type": "expected a mapping with name and keywords",
+    "dict_type": "expected a mapping",
+}
+
+
 def _problems(
     file: Path, line: int, exc: ValidationError, lines: dict[tuple[str | int, ...], int]
 ) -> Iterable[Problem]:
     for err in exc.errors():
         loc = tuple(err["loc"])
         field = _field_name(loc) or "subscriber"
+        kind = err["type"]
         message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        message = message.replace(
+            "value is not a valid email address", "not a valid e-mail address"
+        )
+        if kind == "extra_forbidden":
             message = _unknown_key_message(loc)
-        elif err["type"] == "missing":
+        elif kind == "missing":
             message = "is required"
+        elif kind in EXPECTED:
+            message = f"{EXPECTED[kind]}, got {_shown(err['input'])}"
+        elif kind == "literal_error":
+            choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            message = f"expected one of {', '.join(choices)}; got {_shown(err['input'])}"
+        elif kind == "too_short":
+            message = "must not be empty"
         yield Problem(file, _line_of(loc, lines, line), field, message)
+
+
+def _shown(value: Any) -> str:
+    """A short, quoted rendering of the offending value for a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:
