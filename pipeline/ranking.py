@@ -19,8 +19,9 @@ How a paper is scored for a subscriber:
   is the sum over topics. A followed author adds ``AUTHOR_SCORE``.
 - A paper is a candidate when its relevance reaches ``MIN_RELEVANCE`` (the floor: nothing is padded
   in) or one of its authors is followed (always included, bypassing the floor). ``exclude``,
-  ``min_upvotes`` and the already-sent papers drop candidates; ``max_papers`` caps the digest,
-  followed authors' papers taking their places first.
+  ``min_upvotes`` and the already-sent papers drop candidates, and so does an arXiv-only paper
+  outside the subscriber's ``categories`` (arXiv is asked only for those who follow categories).
+  ``max_papers`` caps the digest, followed authors' papers taking their places first.
 - Popularity (upvotes + comments) multiplies the relevance by at most ``1 + POPULARITY_NUDGE``, so
   it can only reorder papers whose relevance differs by less than that; ties fall back to the id.
 """
@@ -168,6 +169,7 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
     )
     return PaperIndex(
         papers=unique,
+        arxiv_only=np.array([p.source == "arxiv" for p in unique], dtype=np.bool_),
         _fields=fields,
         _postings={k: frozenset(v) for k, v in postings.items()},
         _by_family=dict(by_family),
@@ -205,6 +207,7 @@ class PaperIndex:
     """The run's papers, indexed once; scores any number of subscribers against them."""
 
     papers: tuple[Paper, ...]
+    arxiv_only: npt.NDArray[np.bool_]  # papers only arXiv listed: for their categories' followers
     _fields: tuple[_Fields, ...]
     _postings: Mapping[str, frozenset[int]]
     _by_family: Mapping[str, list[tuple[int, str]]]
@@ -263,6 +266,17 @@ class PaperIndex:
             excluded=excluded,
             followed=authors,
         )
+
+    def in_categories(
+        self, cols: npt.NDArray[np.int64], categories: Sequence[str]
+    ) -> npt.NDArray[np.bool_]:
+        """Which of ``cols`` a subscriber may get: every Daily Papers paper, and an arXiv-only
+        paper only when it is in one of the subscriber's ``categories``."""
+        eligible = ~self.arxiv_only[cols]
+        wanted = set(categories)
+        for k in np.flatnonzero(~eligible):
+            eligible[k] = bool(wanted.intersection(self.papers[cols[k]].categories))
+        return eligible
 
     def phrase_scores(self, text: str) -> Mapping[int, float]:
         """Paper position → score of one keyword or phrase in that paper (where it matches)."""
@@ -370,6 +384,7 @@ class Rankings:
         keep = (scores >= MIN_RELEVANCE) | followed  # the floor; followed authors bypass it
         keep &= ~np.isin(cols, _row(self.excluded, row)[0])
         keep &= index.upvotes[cols] >= subscriber.min_upvotes
+        keep &= index.in_categories(cols, subscriber.categories)
         if already_sent:
             sent = [index.position[pid] for pid in already_sent if pid in index.position]
             keep &= ~np.isin(cols, sent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import date
@@ -194,6 +195,17 @@ def test_already_sent_papers_are_left_out() -> None:
     """A paper the ledger says was sent before is never picked again."""
     papers = [paper("1", "Grokking one"), paper("2", "Grokking two")]
     assert ids(reader("grokking"), papers, already_sent=frozenset({"1"})) == ["2"]
+
+
+def test_an_arxiv_only_paper_goes_only_to_followers_of_its_categories() -> None:
+    """arXiv is asked for some subscribers' categories; its extra papers are theirs alone."""
+    from_arxiv = dataclasses.replace(
+        paper("9", "Grokking in transformers"), source="arxiv", categories=("cs.LG", "stat.ML")
+    )
+    papers = [paper("1", "Grokking one"), from_arxiv]
+    assert ids(reader("grokking"), papers) == ["1"]
+    assert ids(reader("grokking", categories=("math.PR",)), papers) == ["1"]
+    assert sorted(ids(reader("grokking", categories=("stat.ML",)), papers)) == ["1", "9"]
 
 
 def test_popularity_orders_near_equal_papers_but_never_outranks_relevance() -> None:
