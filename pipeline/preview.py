@@ -220,7 +220,9 @@ class PreviewServer:
 
     def start(self) -> None:
         """Serve in a background thread (tests, or an embedding program)."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
