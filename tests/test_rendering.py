@@ -311,6 +311,13 @@ def test_a_broken_template_fails_at_construction_with_file_and_line(
     assert message in str(caught.value)
 
 
+def test_an_mjml_error_fails_at_construction_naming_the_template(tmp_path: Path) -> None:
+    """Valid Jinja that yields invalid MJML is caught when the renderer is built."""
+    templates, _ = broken_templates(tmp_path, "digest.mjml.j2", "</mj-section>", "")
+    with pytest.raises(TemplateError, match=r"^digest\.mjml\.j2: MJML did not compile: "):
+        Renderer(templates)
+
+
 @pytest.fixture
 def live(
     env: Path, papers_server: PapersServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
