@@ -18,10 +18,8 @@ import httpx
 
 from pipeline import __version__, run
 from pipeline.errors import ExitCode, PapermailError
-from pipeline.ledger import Ledger
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport
-from pipeline.preview import write_previews
-from pipeline.rendering import Renderer
+from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
 from pipeline.settings import Settings, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from pipeline.subscribers import load_subscribers
@@ -152,6 +150,19 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: preview/)",
     )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the folder on 127.0.0.1 and render again when a template or subscriber "
+        "file changes",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="N",
+        help=f"port for --serve (default: {DEFAULT_PORT})",
+    )
     p.set_defaults(handler=cmd_preview)
 
     p = sub.add_parser(
@@ -259,27 +270,27 @@ def cmd_preview(
 ) -> int:
     """papermail preview"""
     settings = _with_subscribers(settings, args.subscribers)
-    subscriber_set = load_subscribers(settings.subscribers)
-    for problem in subscriber_set.problems:
-        log.error("%s", problem)
-    subscribers = run.select(subscriber_set, [args.subscriber] if args.subscriber else [])
-    renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
     with _http_client(settings) as client:
-        categories = run.categories_of(subscriber_set.subscribers)
+        categories = run.subscriber_categories(settings)
         day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
-    path = run.ledger_path(settings)
-    ledger = Ledger(path) if path.exists() else None
-    try:
-        entries = write_previews(
-            args.out, day=day, subscribers=subscribers, renderer=renderer, ledger=ledger
-        )
-    finally:
-        if ledger:
-            ledger.close()
-    for entry in entries:
+    preview = render_previews(settings, day=day, out=args.out, only=args.subscriber)
+    for problem in preview.problems:
+        log.error("%s", problem)
+    for entry in preview.entries:
         print(f"{args.out / entry.html_file}  {entry.papers} papers  {entry.subscriber.email}")
-    print(f"open {args.out / 'index.html'} in a browser")
-    return ExitCode.DATA_ERR if subscriber_set.problems else ExitCode.OK
+    if args.serve:
+        server = PreviewServer.for_settings(
+            settings, day=day, out=args.out, only=args.subscriber, port=args.port
+        )
+        print(
+            f"serving {server.url} (renders again on every template or subscriber change; "
+            "Ctrl-C stops)",
+            flush=True,
+        )
+        server.serve_until_interrupted()
+    else:
+        print(f"open {args.out / 'index.html'} in a browser")
+    return ExitCode.DATA_ERR if preview.problems else ExitCode.OK
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[float], None]) -> int:

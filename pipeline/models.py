@@ -186,10 +186,11 @@ class Digest:
 class RenderedEmail:
     """A digest rendered to its subject, HTML and text parts."""
 
-    digest: Digest
+    digest: Digest  # what the email holds: fewer papers than ranked when trimmed for size
     subject: str
     html: str
     text: str
+    trimmed: str | None = None  # what was cut to stay under Gmail's clipping size, if anything
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -86,6 +86,7 @@ async def run_day(
         queue.put_nowait(subscriber)
     results: list[DeliveryResult] = []
     rankings = ranking.rank_all(day.papers, subscribers)  # every subscriber scored at once
+    warnings: list[str] = []
 
     async def worker() -> None:
         transport = delivery_to.transport_factory()
@@ -101,6 +102,7 @@ async def run_day(
                     how=delivery_to,
                     transport=transport,
                     dry_run=dry_run,
+                    warnings=warnings,
                 )
                 results.append(result)
                 progress(result)
@@ -118,6 +120,7 @@ async def run_day(
         results=tuple(results),
         problems=tuple(problems),
         skipped_items=day.skipped,
+        warnings=tuple(warnings),
     )
 
 
@@ -144,6 +147,7 @@ async def _serve(
     how: Delivery,
     transport: delivery.Transport,
     dry_run: bool,
+    warnings: list[str],
 ) -> DeliveryResult:
     email, when = subscriber.email, day.day
     if settled := _settled(subscriber, when, ledger):
@@ -153,6 +157,10 @@ async def _serve(
     if not digest.papers and not subscriber.send_empty:
         return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND)
     rendered = renderer.render(digest)
+    if rendered.trimmed:
+        log.warning("%s: %s", email, rendered.trimmed)
+        warnings.append(f"{email}: {rendered.trimmed}")
+        digest, count = rendered.digest, len(rendered.digest.papers)
     message = delivery.build_message(
         rendered, from_address=how.from_address, unsubscribe_url=how.unsubscribe_url
     )

@@ -1,0 +1,333 @@
+"""The rendered email in a real browser: headless Debian chromium at phone and desktop widths.
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
+messages ending in NUL on file descriptors 3 and 4), which needs no extra library and gives an
+exact viewport (``Emulation.setDeviceMetricsOverride``) and full-page screenshots. Nothing leaves
+the machine: the pages are local files and background networking is off. Screenshots go to
+``build/screenshots/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import fcntl
+import itertools
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.models import Paper, ScoredPaper
+from pipeline.preview import render_previews
+from pipeline.rendering import Renderer, readable_latex
+from pipeline.run import digest_for, gather
+from pipeline.settings import DEFAULT_TEMPLATES, load_settings
+from pipeline.sources.sample import SAMPLE_DAY, sample_client
+from tests.conftest import REPO, no_sleep
+from tests.test_rendering import digest, paper
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = REPO / "build" / "screenshots"
+WIDTHS = (375, 1200)
+TIMEOUT = 60.0  # seconds for one DevTools answer; only a hung browser ever waits this long
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (CI installs it: apt-get install chromium)"
+)
+
+TRAMPOLINE = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+    "os.execv(sys.argv[3], sys.argv[3:])"
+)
+MEASURE = """
+(() => {
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c && !c.endsWith(', 0)') && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const titles = [...document.querySelectorAll('a.title-link')].map((a) => {
+    a.scrollIntoView({block: 'center'});
+    const r = a.getBoundingClientRect();
+    const s = getComputedStyle(a);
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + Math.min(r.height, 20) / 2);
+    return {
+      text: a.textContent, left: r.left, right: r.right, width: r.width, height: r.height,
+      shown: s.visibility === 'visible' && s.display !== 'none' && parseFloat(s.opacity) > 0,
+      onTop: !!hit && (hit === a || a.contains(hit)),
+      color: s.color, background: background(a),
+    };
+  });
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!/[A-Za-z0-9]/.test(node.textContent) || el.getClientRects().length === 0) continue;
+    texts.push({
+      text: node.textContent.trim().slice(0, 40),
+      color: getComputedStyle(el).color,
+      background: background(el),
+    });
+  }
+  window.scrollTo(0, 0);
+  return {
+    texts,
+    innerWidth: window.innerWidth,
+    scrollWidth: document.documentElement.scrollWidth,
+    scrollHeight: document.documentElement.scrollHeight,
+    titles,
+  };
+})()
+"""
+
+
+def _above_4(fd: int) -> int:
+    """The same pipe end on a descriptor numbered 10 or more."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
+class Browser:
+    """Headless chromium, one page, spoken to over the DevTools pipe."""
+
+    def __init__(self, executable: str, profile: Path) -> None:
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+        # Chromium reads commands on fd 3 and answers on fd 4; a small Python trampoline moves our
+        # pipe ends there before it execs chromium, so they must not already be 3 or 4.
+        to_browser_r, from_browser_w = _above_4(to_browser_r), _above_4(from_browser_w)
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+        ]
+        fds = (str(to_browser_r), str(from_browser_w))
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", TRAMPOLINE, *fds, executable, *flags],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._ids = itertools.count(1)
+        self._buffer = b""
+        self._events: list[dict[str, Any]] = []
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+        self.call("Page.enable", session=True)
+
+    def call(self, method: str, *, session: bool = False, **params: Any) -> dict[str, Any]:
+        """Send one DevTools command and return its result."""
+        ident = next(self._ids)
+        message: dict[str, Any] = {"id": ident, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self._session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            answer = self._receive()
+            if answer.get("id") == ident:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                result: dict[str, Any] = answer["result"]
+                return result
+            self._events.append(answer)
+
+    def wait_for(self, event: str) -> None:
+        """Wait until chromium sends ``event`` (one already received counts)."""
+        while True:
+            for i, seen in enumerate(self._events):
+                if seen.get("method") == event:
+                    del self._events[: i + 1]
+                    return
+            self._events.append(self._receive())
+
+    def _receive(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._from_browser], [], [], TIMEOUT)
+            if not ready:
+                raise TimeoutError("chromium did not answer")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    def open(self, page: Path, *, width: int, dark: bool = False) -> dict[str, Any]:
+        """Load ``page`` at ``width`` CSS pixels (a phone below 600) and measure it."""
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=width,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+        scheme = "dark" if dark else "light"
+        self.call(
+            "Emulation.setEmulatedMedia",
+            session=True,
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
+        self.call("Page.navigate", session=True, url=page.as_uri())
+        self.wait_for("Page.loadEventFired")
+        evaluated = self.call(
+            "Runtime.evaluate", session=True, expression=MEASURE, returnByValue=True
+        )
+        measured: dict[str, Any] = evaluated["result"]["value"]
+        return measured
+
+    def screenshot(self, path: Path, *, width: int, height: int) -> None:
+        """Save the top ``height`` CSS pixels of the page, ``width`` wide, as a PNG."""
+        shot = self.call(
+            "Page.captureScreenshot",
+            session=True,
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        """Ask chromium to quit; kill it if it will not."""
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
+            self.call("Browser.close")
+        try:
+            self._process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """One headless chromium for the module."""
+    assert CHROMIUM is not None
+    chromium = Browser(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def stress_paper() -> Paper:
+    """Untrusted text at its worst for a layout: unbreakable words and very long names."""
+    return paper(
+        99,
+        title="Supercalifragilistic" * 6 + " and 10.1234/abcdefghijklmnopqrstuvwxyz0123456789",
+        authors=("Maximiliana-Aurelia Konstantinopoulou-Vanderbilt",) * 5,
+        ai_summary="See https://example.org/" + "a-very-long-path-segment-" * 8 + " for details.",
+    )
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[str]]]:
+    """The sample day's previews plus a stress digest, each with the titles it must show."""
+    out = tmp_path_factory.mktemp("preview")
+    settings = load_settings(
+        subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
+    )
+    with sample_client() as client:
+        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+    preview = render_previews(settings, day=day, out=out)
+    renderer = Renderer(DEFAULT_TEMPLATES, unsubscribe_url="https://example.org/u?e={email}")
+    pages: dict[str, tuple[Path, list[str]]] = {}
+    for entry in preview.entries:
+        if entry.subscriber.email in ("ada@example.org", "grace@example.org"):
+            picked = digest_for(entry.subscriber, day, None).papers
+            titles = [readable_latex(s.paper.title) for s in picked]
+            pages[entry.subscriber.slug] = (out / entry.html_file, titles)
+    stress = digest(paper(1), stress_paper())
+    stress = dataclasses.replace(
+        stress, papers=(*stress.papers, ScoredPaper(paper(2), 1.0, stress.papers[0].reasons * 3))
+    )
+    email = renderer.render(stress)
+    (out / "stress.html").write_text(email.html, encoding="utf-8")
+    pages["stress"] = (out / "stress.html", [readable_latex(s.paper.title) for s in stress.papers])
+    return pages
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", ["ada_example.org", "grace_example.org", "stress"])
+def test_nothing_overflows_and_every_title_is_visible(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]], name: str, width: int
+) -> None:
+    """At phone and desktop widths the page never scrolls sideways and each title is on show."""
+    page, titles = pages[name]
+    measured = browser.open(page, width=width)
+    browser.screenshot(
+        SCREENSHOTS / f"{name}-{width}.png", width=width, height=measured["scrollHeight"]
+    )
+    assert measured["innerWidth"] == width
+    assert measured["scrollWidth"] <= measured["innerWidth"]
+    shown = measured["titles"]
+    assert [" ".join(t["text"].split()) for t in shown] == titles
+    for title in shown:
+        assert title["shown"], title
+        assert title["onTop"], title
+        assert title["width"] > 0
+        assert title["height"] > 0
+        assert title["left"] >= 0
+        assert title["right"] <= width
+
+
+def luminance(css_colour: str) -> float:
+    """Relative luminance (WCAG) of an ``rgb(r, g, b)`` colour."""
+    channels = [int(c) / 255 for c in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two colours."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_all_text_is_readable_in_light_and_dark_mode(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]], dark: bool
+) -> None:
+    """Every visible text keeps WCAG AA contrast against what is behind it, in both schemes."""
+    page, _ = pages["ada_example.org"]
+    measured = browser.open(page, width=WIDTHS[0], dark=dark)
+    scheme = "dark" if dark else "light"
+    browser.screenshot(
+        SCREENSHOTS / f"ada_example.org-{WIDTHS[0]}-{scheme}.png",
+        width=WIDTHS[0],
+        height=measured["scrollHeight"],
+    )
+    assert len(measured["texts"]) > 40
+    for text in measured["texts"]:
+        assert contrast(text["color"], text["background"]) >= 4.5, text
+    first = measured["titles"][0]
+    assert (luminance(first["background"]) < 0.1) is dark

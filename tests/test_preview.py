@@ -1,0 +1,145 @@
+"""Preview: the files it writes, the CLI command, and the server that re-renders on change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.preview import PreviewServer, render_previews
+from pipeline.run import gather
+from pipeline.settings import DEFAULT_TEMPLATES, load_settings
+from pipeline.sources.sample import SAMPLE_DAY, sample_client
+from tests.conftest import REPO, PapersServer, no_sleep
+
+DAY = SAMPLE_DAY.isoformat()
+
+
+def fetch(url: str) -> tuple[int, str]:
+    """GET ``url`` from the local server: status and body."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8")
+
+
+def touch_later(path: Path) -> None:
+    """Move ``path``'s modification time forward, so a change shows even on a coarse clock."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.fixture
+def workspace(env: Path, papers_server: PapersServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Editable copies of the templates and subscribers; the sample day on a local server."""
+    shutil.copytree(DEFAULT_TEMPLATES, env / "templates")
+    shutil.copytree(REPO / "subscribers", env / "subscribers")
+    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(env / "templates"))
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(env / "subscribers"))
+    return env
+
+
+def test_preview_writes_html_text_and_an_index_of_every_subscriber(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`papermail preview` writes each subscriber's two parts and an index with paper counts."""
+    assert main(["preview", "--date", DAY, "--out", "pv"], sleep=no_sleep) == 0
+    out = capsys.readouterr().out
+    index = (workspace / "pv" / "index.html").read_text(encoding="utf-8")
+    for slug in ("ada_example.org", "grace_example.org", "alan_example.org"):
+        assert (
+            (workspace / "pv" / f"{slug}.html")
+            .read_text(encoding="utf-8")
+            .startswith("<!doctype html>")
+        )
+        assert (
+            (workspace / "pv" / f"{slug}.txt")
+            .read_text(encoding="utf-8")
+            .startswith("papermail · Thursday, 1 January 2026")
+        )
+        assert f'href="{slug}.html"' in index
+        assert f'href="{slug}.txt"' in index
+    assert '<td class="n">5</td>' in index
+    assert "paused" in index
+    assert "pv/ada_example.org.html  5 papers  ada@example.org" in out
+
+
+@pytest.fixture
+def served(workspace: Path) -> Iterator[PreviewServer]:
+    """The sample day's previews rendered and served on a free 127.0.0.1 port."""
+    settings = load_settings()
+    out = workspace / "pv"
+    with sample_client() as client:
+        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+    render_previews(settings, day=day, out=out)
+    server = PreviewServer.for_settings(settings, day=day, out=out, only=None, port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_server_renders_again_when_a_template_changes(
+    served: PreviewServer, workspace: Path
+) -> None:
+    """Edit the template, fetch the page again over HTTP: the edit is there."""
+    status, index = fetch(served.url)
+    assert status == 200
+    assert "ada@example.org" in index
+    status, before = fetch(served.url + "ada_example.org.html")
+    assert status == 200
+    assert "TL;DR" in before
+    assert "In short:" not in before
+
+    template = workspace / "templates" / "digest.mjml.j2"
+    template.write_text(
+        template.read_text(encoding="utf-8").replace("TL;DR", "In short:"), encoding="utf-8"
+    )
+    touch_later(template)
+    status, after = fetch(served.url + "ada_example.org.html")
+    assert status == 200
+    assert "In short:" in after
+    assert "TL;DR" not in after
+
+
+def test_the_server_renders_again_when_a_subscriber_file_changes(
+    served: PreviewServer, workspace: Path
+) -> None:
+    """Lower max_papers in Ada's file: the index and her email show fewer papers."""
+    ada = workspace / "subscribers" / "ada.yaml"
+    ada.write_text(
+        ada.read_text(encoding="utf-8").replace("max_papers: 5", "max_papers: 2"),
+        encoding="utf-8",
+    )
+    touch_later(ada)
+    _, index = fetch(served.url + "index.html")
+    assert '<td class="n">2</td>' in index
+    _, text = fetch(served.url + "ada_example.org.txt")
+    assert "2 papers picked for Ada Lovelace" in text
+
+
+def test_a_broken_template_shows_an_error_page_until_it_is_fixed(
+    served: PreviewServer, workspace: Path
+) -> None:
+    """The server keeps running: a 500 page names file and line, the fix brings the page back."""
+    template = workspace / "templates" / "digest.txt.j2"
+    good = template.read_text(encoding="utf-8")
+    template.write_text(good.replace("{% endfor %}", "{% endfor", 1), encoding="utf-8")
+    touch_later(template)
+    status, page = fetch(served.url + "ada_example.org.html")
+    assert status == 500
+    assert "digest.txt.j2:" in page
+    template.write_text(good, encoding="utf-8")
+    touch_later(template)
+    status, page = fetch(served.url + "ada_example.org.html")
+    assert status == 200
+    assert "Grokking" in page

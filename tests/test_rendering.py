@@ -1,0 +1,377 @@
+"""Rendering: escaping, inlined styles, kept media queries, the text part, the size guard."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import socket
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.errors import TemplateError
+from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber, Topic
+from pipeline.rendering import (
+    GMAIL_CLIP_BYTES,
+    HTML_BUDGET,
+    SHORT_TLDR_CHARS,
+    Renderer,
+    compile_mjml,
+    inline_css,
+    readable_latex,
+    subject_for,
+    tldr,
+)
+from pipeline.settings import DEFAULT_TEMPLATES
+from tests.conftest import PapersServer, SmtpServer, no_sleep
+
+DAY = date(2026, 1, 1)
+NASTY = "Attention <is> all & you {{ need }}"
+SUBSCRIBER = Subscriber(
+    email="ada@example.org",
+    name="Ada",
+    topics=(Topic("Grokking", ("grokking",)),),
+    source_file=Path("subscribers/ada.yaml"),
+)
+REASONS = (
+    Reason(ReasonKind.TOPIC, "Grokking & training dynamics", ("grokking", "training dynamics")),
+    Reason(ReasonKind.AUTHOR, "Cengiz Pehlevan"),
+)
+
+
+def paper(n: int = 1, **changes: object) -> Paper:
+    """A realistic paper: long title, a dozen authors, a long abstract, every link."""
+    base = Paper(
+        id=f"2601.{n:05d}",
+        title=f"Scaling Laws for Neural Operators on Irregular Geometries, Part {n}",
+        abstract="We study how neural operators scale with data on irregular meshes. " * 12,
+        authors=tuple(f"Author{j} Surname{j}" for j in range(12)),
+        published=DAY,
+        upvotes=42,
+        url=f"https://huggingface.co/papers/2601.{n:05d}",
+        pdf_url=f"https://arxiv.org/pdf/2601.{n:05d}",
+        source="huggingface",
+        ai_summary="Neural operators trained on irregular meshes follow power laws in data and "
+        "model size; a simple recipe predicts the loss of larger runs from smaller ones.",
+        github_url="https://github.com/example/neural-operator-scaling",
+        project_url="https://example.github.io/neural-operator-scaling/",
+        num_comments=3,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def digest(*papers: Paper) -> Digest:
+    """Ada's digest of ``papers``, best first."""
+    return Digest(SUBSCRIBER, DAY, tuple(ScoredPaper(p, 2.0, REASONS) for p in papers))
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    """The shipped templates, compiled once for the whole module (as a run does)."""
+    return Renderer(DEFAULT_TEMPLATES, unsubscribe_url="https://example.org/unsubscribe?u={email}")
+
+
+def style_blocks(html: str) -> str:
+    """Everything inside the HTML's <style> elements."""
+    return "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.DOTALL))
+
+
+def test_untrusted_title_stays_text_in_html_text_and_subject(renderer: Renderer) -> None:
+    """Markup and Jinja syntax in a title are shown literally, never interpreted."""
+    email = renderer.render(digest(paper(title=NASTY, ai_summary=f"Summary: {NASTY}")))
+    assert "Attention &lt;is&gt; all &amp; you {{ need }}" in email.html
+    assert "<is>" not in email.html
+    assert NASTY in email.text
+    assert NASTY in email.subject
+    assert "\n" not in email.subject
+
+
+def test_subject_folds_whitespace_and_clips_long_titles() -> None:
+    """The subject is one line, whatever the title holds, and stays short."""
+    subject = subject_for(digest(paper(title="A\r\ntitle\twith " + "very " * 40 + "long end")))
+    assert "\n" not in subject
+    assert "\r" not in subject
+    assert subject.startswith("papermail · 1 Jan 2026: 1 paper — A title with very")
+    assert subject.endswith("…")
+    assert len(subject) < 110
+
+
+def test_latex_in_titles_is_readable(renderer: Renderer) -> None:
+    """Inline LaTeX becomes plain Unicode in the HTML, the text part and the subject."""
+    assert readable_latex(r"An $O(n^2)$ algorithm") == "An O(n²) algorithm"
+    assert readable_latex(r"$\mathcal{O}(\log n)$ steps") == "O(log n) steps"
+    assert readable_latex(r"$\alpha$-stable $\ell_1$ at $10^{-3}$") == "α-stable ℓ₁ at 10⁻³"  # noqa: RUF001
+    assert readable_latex(r"$\frac{1}{\sqrt{d}}$ scaling") == "(1)/(√(d)) scaling"
+    assert readable_latex(r"$x^{ab}$ and \$5") == r"x^(ab) and \$5"
+    email = renderer.render(digest(paper(title=r"Learning $\phi^3$ Theory with $O(n^2)$ Cost")))
+    for part in (email.html, email.text, email.subject):
+        assert "Learning φ³ Theory with O(n²) Cost" in part
+
+
+def test_the_html_has_its_styles_inlined(renderer: Renderer) -> None:
+    """Class styles are copied into style attributes, for clients that drop <style>."""
+    html = renderer.render(digest(paper())).html
+    assert re.search(r'<h2 class="title" style="[^"]*font-size:19px', html)
+    assert re.search(r'<a class="title-link" href="[^"]+" style="[^"]*color:#1f2328', html)
+    assert re.search(r'<span class="chip" style="[^"]*border-radius:999px', html)
+
+
+def test_media_queries_stay_in_a_style_block_with_important(renderer: Renderer) -> None:
+    """Dark mode and phone rules survive premailer, !important included."""
+    css = style_blocks(renderer.render(digest(paper())).html)
+    assert "@media (prefers-color-scheme: dark)" in css
+    assert "@media only screen and (max-width: 480px)" in css
+    dark = css[css.index("prefers-color-scheme: dark") :]
+    assert re.search(r"\.title-link[^}]*color: #e6edf3 !important", dark)
+
+
+def test_the_html_is_self_contained_and_declares_language_and_colour_schemes(
+    renderer: Renderer,
+) -> None:
+    """lang set, light and dark declared, no images, no remote fonts, stylesheets or pixels."""
+    html = renderer.render(digest(paper())).html
+    assert '<html lang="en"' in html
+    assert 'lang="und"' not in html
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert "<img" not in html
+    assert "<link" not in html
+    assert "@import" not in html
+    assert "url(" not in html
+    assert not re.search(r"""src=["']?https?:""", html)
+
+
+def test_rendering_uses_no_network(renderer: Renderer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a renderer and rendering open no socket connection at all."""
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("rendering tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    fresh = Renderer(DEFAULT_TEMPLATES)
+    assert fresh.render(digest(paper())).html
+
+
+def test_every_paper_shows_its_details_and_links(renderer: Renderer) -> None:
+    """Title link, first authors then et al., reasons, TL;DR, counts and every link."""
+    p = paper()
+    email = renderer.render(digest(p))
+    for part in (email.html, email.text):
+        assert "Author0 Surname0, Author1 Surname1, Author2 Surname2 et al." in part
+        assert "Author3 Surname3" not in part
+        assert p.ai_summary is not None
+        assert p.ai_summary[:60] in " ".join(part.split())
+        for url in (p.url, p.pdf_url, p.github_url, p.project_url):
+            assert url is not None
+            assert url in part
+    assert f'<a class="title-link" href="{p.url}"' in email.html
+    assert "Grokking &amp; training dynamics" in email.html
+    assert "Followed author" in email.html
+    assert "▲ 42" in email.html
+    assert "3 comments" in email.html
+    assert "+ by Cengiz Pehlevan" in email.text
+    assert "▲ 42 upvotes · 3 comments" in email.text
+
+
+def test_optional_links_and_counts_are_left_out_when_unknown(renderer: Renderer) -> None:
+    """No code or project link, upvotes or comments when upstream did not give them."""
+    bare = paper(github_url=None, project_url=None, upvotes=0, num_comments=None)
+    email = renderer.render(digest(bare))
+    for part in (email.html, email.text):
+        assert "Code" not in part
+        assert "Project" not in part
+        assert "▲" not in part
+        assert "comment" not in part
+
+
+def test_footer_says_why_which_file_and_how_to_unsubscribe(renderer: Renderer) -> None:
+    """The footer names the address, the preferences file and the unsubscribe link."""
+    email = renderer.render(digest(paper()))
+    link = "https://example.org/unsubscribe?u=ada@example.org"
+    for part in (email.html, email.text):
+        assert "because ada@example.org subscribed" in part
+        assert "ada.yaml" in part
+        assert link in part
+    no_link = Renderer(DEFAULT_TEMPLATES).render(digest(paper()))
+    assert "nsubscribe" not in no_link.html
+    assert "nsubscribe" not in no_link.text
+
+
+def test_the_preheader_is_the_inbox_preview_line(renderer: Renderer) -> None:
+    """A hidden first block says how many papers and names the first."""
+    html = renderer.render(digest(paper(1), paper(2))).html
+    hidden = re.search(r'<div style="display:none[^"]*">([^<]*)</div>', html)
+    assert hidden is not None
+    assert hidden.group(1).startswith(
+        "2 papers for you: Scaling Laws for Neural Operators on Irregular Geometries, Part 1"
+        " — and 1 more"
+    )
+
+
+def test_an_empty_digest_says_nothing_matched(renderer: Renderer) -> None:
+    """send_empty subscribers get a short, friendly email."""
+    email = renderer.render(digest())
+    assert "nothing matched today" in email.subject
+    assert "No paper today matched your topics" in email.html
+    assert "No paper today matched your topics" in email.text
+
+
+def test_the_text_part_reads_at_80_columns(renderer: Renderer) -> None:
+    """No line is longer than 80 characters except one holding a single unbreakable URL."""
+    long_title = paper(title="On the " + "Remarkably " * 15 + "Long Title")
+    text = renderer.render(digest(long_title, paper(2), paper(3))).text
+    for line in text.splitlines():
+        if len(line) > 80:
+            assert len(line.split()) <= 2, line
+            assert "://" in line, line
+    assert "1.  On the Remarkably" in text
+    assert "    Abstract  https://huggingface.co/papers/2601.00001" in text
+
+
+def test_tldr_prefers_the_ai_summary_else_clips_the_abstract_at_a_word() -> None:
+    """HF's summary when present; else whole first sentences, or a clean cut with an ellipsis."""
+    assert tldr(paper(ai_summary="Short summary.")) == "Short summary."
+    sentences = paper(ai_summary=None, abstract="First sentence here. Second one. " * 20)
+    assert tldr(sentences, 60) == "First sentence here. Second one. First sentence here."
+    one_long = paper(ai_summary=None, abstract="word " * 200)
+    clipped = tldr(one_long, 100)
+    assert clipped.endswith("word…")
+    assert len(clipped) <= 100
+
+
+def test_a_30_paper_digest_fits_under_gmails_clipping_size(renderer: Renderer) -> None:
+    """Thirty realistic papers render whole, well under 102 KB of HTML."""
+    email = renderer.render(digest(*(paper(n) for n in range(30))))
+    assert email.trimmed is None
+    assert len(email.digest.papers) == 30
+    assert len(email.html.encode()) < HTML_BUDGET < GMAIL_CLIP_BYTES
+
+
+def test_an_oversized_digest_loses_summary_length_first(renderer: Renderer) -> None:
+    """When shorter summaries are enough, every paper stays and the note says so."""
+    big = digest(*(paper(n, ai_summary="A long summary sentence. " * 20) for n in range(10)))
+    short_size = len(inline_css(compile_mjml(renderer.fill(big, tldr_chars=140).mjml)).encode())
+    tight = Renderer(DEFAULT_TEMPLATES, max_html_bytes=short_size)
+    email = tight.render(big)
+    assert len(email.digest.papers) == 10
+    assert email.trimmed is not None
+    assert f"summaries shortened to {SHORT_TLDR_CHARS} characters" in email.trimmed
+    assert "papers kept" not in email.trimmed
+    assert len(email.html.encode()) <= short_size
+
+
+def test_an_oversized_digest_then_loses_papers_and_says_how_many(renderer: Renderer) -> None:
+    """A digest far over the limit keeps its best papers, under the limit, and says so."""
+    email = renderer.render(digest(*(paper(n) for n in range(80))))
+    kept = len(email.digest.papers)
+    assert 20 < kept < 80
+    assert email.digest.papers[0].paper.id == "2601.00000"
+    assert len(email.html.encode()) <= HTML_BUDGET
+    assert email.trimmed is not None
+    assert f"{kept} of 80 papers kept" in email.trimmed
+    assert f"{80 - kept} more papers matched today but did not fit" in email.html
+    assert f"{80 - kept} more papers matched today but did not fit" in email.text
+
+
+def broken_templates(tmp_path: Path, name: str, old: str, new: str) -> tuple[Path, int]:
+    """A copy of the shipped templates with ``old`` replaced in ``name``; the changed line."""
+    copy = tmp_path / "templates"
+    shutil.copytree(DEFAULT_TEMPLATES, copy)
+    source = (copy / name).read_text(encoding="utf-8")
+    assert old in source
+    (copy / name).write_text(source.replace(old, new, 1), encoding="utf-8")
+    return copy, source[: source.index(old)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "message"),
+    [
+        (
+            "digest.mjml.j2",
+            "{% for item in papers %}",
+            "{% for item in %}",
+            "Expected an expression",
+        ),
+        ("digest.mjml.j2", "{{ item.authors }}", "{{ item.writers }}", "no attribute 'writers'"),
+        ("digest.txt.j2", "{{ item.authors", "{{ authors_list", "'authors_list' is undefined"),
+    ],
+)
+def test_a_broken_template_fails_at_construction_with_file_and_line(
+    tmp_path: Path, name: str, old: str, new: str, message: str
+) -> None:
+    """Syntax and undefined-name errors both surface when the renderer is built."""
+    templates, line = broken_templates(tmp_path, name, old, new)
+    with pytest.raises(TemplateError) as caught:
+        Renderer(templates)
+    assert f"{templates / name}:{line}:" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_an_mjml_error_fails_at_construction_naming_the_template(tmp_path: Path) -> None:
+    """Valid Jinja that yields invalid MJML is caught when the renderer is built."""
+    templates, _ = broken_templates(tmp_path, "digest.mjml.j2", "</mj-section>", "")
+    with pytest.raises(TemplateError, match=r"^digest\.mjml\.j2: MJML did not compile: "):
+        Renderer(templates)
+
+
+@pytest.fixture
+def live(
+    env: Path, papers_server: PapersServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> SmtpServer:
+    """The environment pointed at the local Daily Papers and SMTP servers."""
+    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+    return smtp_server
+
+
+def test_a_broken_template_stops_the_run_before_anything_is_sent(
+    live: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`papermail run` with a syntax error: exit 1, one line naming file and line, no mail."""
+    templates, line = broken_templates(
+        tmp_path, "digest.mjml.j2", "{% endfor %}", "{% endfor %}{% endif %}"
+    )
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(templates))
+    assert main(["run", "--date", DAY.isoformat()], sleep=no_sleep) == 1
+    # (stderr may also hold aiosmtpd's log lines; ours are the ones that start with papermail:)
+    err = [line for line in capsys.readouterr().err.splitlines() if "papermail" in line]
+    assert len(err) == 1
+    assert err[0].startswith(f"papermail: error: {templates / 'digest.mjml.j2'}:{line}:")
+    assert live.inbox.messages == []
+    assert not (tmp_path / "var" / "ledger.sqlite3").exists()
+
+
+def test_a_trimmed_digest_is_reported_and_only_what_was_sent_is_recorded(
+    live: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An email that must be cut is sent cut, and the run report's warnings say so."""
+    padding = '<div style="display:none">{{ "x" * 30000 }}</div>'
+    templates, _ = broken_templates(
+        tmp_path, "digest.mjml.j2", '<div class="kicker">', padding + '<div class="kicker">'
+    )
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(templates))
+    assert main(["run", "--date", DAY.isoformat(), "--only", "ada@example.org"]) == 0
+    capsys.readouterr()
+    (report_file,) = (tmp_path / "var" / "reports").glob("*.json")
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    (warning,) = report["warnings"]
+    assert warning.startswith("ada@example.org: digest trimmed")
+    assert "2 of 5 papers kept" in warning
+    assert report["results"][0]["papers"] == 2
+    (message,) = live.inbox.for_recipient("ada@example.org")
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None
+    assert len(html.get_content().encode()) <= HTML_BUDGET
+    assert "3 more papers matched today" in html.get_content()
