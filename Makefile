@@ -41,5 +41,8 @@ preview: $(STAMP)  ## render every subscriber's email into preview/
 check: $(STAMP)  ## validate the subscriber files
 	$(BIN)/papermail check
 
+bench: $(STAMP)  ## measure throughput, scaling, memory, quality (BENCH_ARGS=--quick: under a minute)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:  ## remove the virtual environment, caches and generated files
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache preview outbox build *.egg-info
