@@ -20,9 +20,29 @@ from bench import adapters, data
 from bench.baseline import push
 
 
+def _status_kb(field: str) -> int | None:
+    try:
+        lines = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
 def max_rss_kb() -> int:
-    """Peak resident set size of this process so far, in KiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Peak resident set size of this process so far, in KiB.
+
+    Linux's ``VmHWM`` first: ``ru_maxrss`` survives ``execve`` and so can report the parent's
+    size at fork time rather than this process's own peak.
+    """
+    return _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_kb() -> int:
+    """Resident set size right now, in KiB (the peak where /proc is missing)."""
+    return _status_kb("VmRSS") or max_rss_kb()
 
 
 def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +62,7 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
     def progress() -> None:
         done[0] += 1
         if done[0] % every == 0:
-            samples.append((done[0], max_rss_kb()))
+            samples.append((done[0], rss_kb()))
 
     rss_before = max_rss_kb()
     profiler = cProfile.Profile() if args.get("profile") else None

@@ -252,15 +252,17 @@ def memory(sizes: Sizes) -> list[Row]:
         run = child("e2e", _e2e_args(Path(tmp), sizes, n, url), timeout=300 + n * 0.1)
     samples = run["rss_samples"]
     growth = (
-        f"peak RSS at {samples[0][0]} results {_mib(samples[0][1])} MiB, "
-        f"at {samples[-1][0]} results {_mib(samples[-1][1])} MiB"
+        f"RSS {_mib(samples[0][1])} MiB after {samples[0][0]} results, "
+        f"{_mib(samples[-1][1])} MiB after {samples[-1][0]}"
         if samples
         else ""
     )
     case = f"{n} subscribers to the outbox"
     return [
         Row("memory", case, "peak RSS", _mib(run["max_rss_kb"]), "MiB", growth),
-        Row("memory", case, "RSS after imports", _mib(run["rss_before_kb"]), "MiB", "before run"),
+        Row(
+            "memory", case, "RSS before the run", _mib(run["rss_before_kb"]), "MiB", "imports done"
+        ),
         Row(
             "memory",
             case,
@@ -276,14 +278,16 @@ def quality(_sizes: Sizes) -> list[Row]:
     """Section 5: nDCG@5 and precision@5 on the ranking issue's labelled set, when present."""
     try:
         module = importlib.import_module("tests.quality.evaluate")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"tests", "tests.quality", "tests.quality.evaluate"}:
+            raise
         return [
             Row(
                 "quality",
                 "labelled set",
                 "nDCG@5, precision@5",
-                "n/a",
-                note="labelled set not present (tests/quality/evaluate.py)",
+                "n/a (labelled set not present)",
+                note="looked for tests/quality/evaluate.py",
             )
         ]
     evaluate: Callable[[], dict[str, float]] = module.evaluate
