@@ -20,8 +20,8 @@ install: $(STAMP)  ## create .venv and install papermail with its dev tools
 test: lint typecheck unit  ## linters, type checker and tests (what CI runs)
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests scripts
-	$(BIN)/ruff format --check pipeline tests scripts
+	$(BIN)/ruff check pipeline tests scripts bench
+	$(BIN)/ruff format --check pipeline tests scripts bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,6 +40,9 @@ preview: $(STAMP)  ## render every subscriber's email into preview/
 
 check: $(STAMP)  ## validate the subscriber files
 	$(BIN)/papermail check
+
+bench: $(STAMP)  ## measure throughput, scaling, memory, quality (BENCH_ARGS=--quick: under a minute)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment, caches and generated files
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache preview outbox build *.egg-info

@@ -1,0 +1,228 @@
+"""Every coupling between the benchmark and papermail's internals, in one place.
+
+The other bench modules speak only in outward contracts (SPEC's subscriber YAML schema as plain
+dicts, the Daily Papers API's JSON items) and call the functions here. When a stage's API changes
+(ranking grows an index object, rendering splits its steps), repoint the function below and the
+rest of the harness keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipeline import delivery, ranking, rendering, run
+from pipeline.models import (
+    Day,
+    DeliveryResult,
+    DeliveryStatus,
+    Digest,
+    RenderedEmail,
+    Subscriber,
+    Topic,
+)
+from pipeline.settings import DEFAULT_TEMPLATES, Settings
+from pipeline.sources.huggingface import parse_items
+
+FROM_ADDRESS = "papermail@example.org"
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def subscriber_from_profile(profile: dict[str, Any]) -> Subscriber:
+    """A ``Subscriber`` from a SPEC-shaped profile dict, without going through YAML."""
+    return Subscriber(
+        email=profile["email"],
+        name=profile.get("name"),
+        topics=tuple(
+            Topic(t["name"], tuple(t["keywords"]), float(t.get("weight", 1.0)))
+            for t in profile.get("topics", ())
+        ),
+        authors=tuple(profile.get("authors", ())),
+        exclude=tuple(profile.get("exclude", ())),
+        max_papers=int(profile.get("max_papers", 10)),
+        min_upvotes=int(profile.get("min_upvotes", 0)),
+        send_empty=bool(profile.get("send_empty", False)),
+    )
+
+
+def day_from_items(items: list[Any], day: date) -> Day:
+    """The parsed day, exactly as the Daily Papers source would build it from these API items."""
+    return parse_items(items, day)
+
+
+def papers_of(day: Day) -> tuple[Any, ...]:
+    """The day's papers, in whatever form ``rank`` takes them."""
+    return day.papers
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+
+def rank(subscriber: Subscriber, day: Day) -> Digest:
+    """One subscriber's digest, ranked alone."""
+    return ranking.build_digest(subscriber, day.day, day.papers, already_sent=frozenset())
+
+
+def rank_each(subscribers: Sequence[Subscriber], day: Day) -> Iterator[Digest]:
+    """Every subscriber's digest as a run makes them: the papers indexed and everyone scored
+    together once (``ranking.rank_all``), then each digest picked as it is served."""
+    rankings = ranking.rank_all(day.papers, subscribers)
+    for subscriber in subscribers:
+        yield rankings.digest(subscriber, day.day)
+
+
+def picked(digest: Digest) -> int:
+    """How many papers a digest holds."""
+    return len(digest.papers)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def renderer(templates: Path = DEFAULT_TEMPLATES) -> rendering.Renderer:
+    """The renderer the pipeline would build (templates compiled once)."""
+    return rendering.Renderer(templates)
+
+
+def render(r: rendering.Renderer, digest: Digest) -> RenderedEmail:
+    """The whole rendering stage for one digest."""
+    return r.render(digest)
+
+
+def message_bytes(rendered: RenderedEmail) -> bytes:
+    """The MIME message as it goes on the wire."""
+    return delivery.build_message(rendered, from_address=FROM_ADDRESS).as_bytes()
+
+
+def html_of(rendered: RenderedEmail) -> str:
+    """The HTML part of a rendered email."""
+    return rendered.html
+
+
+@dataclass(frozen=True, slots=True)
+class StepTimes:
+    """Seconds spent in each rendering step for one email, and the HTML it produced."""
+
+    jinja: float
+    mjml: float
+    premailer: float
+    mime: float
+    html: str
+
+
+def render_steps(r: rendering.Renderer, digest: Digest) -> StepTimes:
+    """Time Jinja fill, MJML compile, premailer inline and MIME build separately.
+
+    These are ``Renderer.fill``, ``rendering.compile_mjml`` and ``rendering.inline_css`` (what
+    ``Renderer.render`` runs for a digest that fits), then ``delivery.build_message`` flattened to
+    bytes; the harness test checks the HTML matches ``render``'s.
+    """
+    t0 = time.perf_counter()
+    filled = r.fill(digest)
+    t1 = time.perf_counter()
+    compiled = rendering.compile_mjml(filled.mjml)
+    t2 = time.perf_counter()
+    html = rendering.inline_css(compiled)
+    t3 = time.perf_counter()
+    rendered = RenderedEmail(
+        digest=digest, subject=rendering.subject_for(digest), html=html, text=filled.text
+    )
+    message_bytes(rendered)
+    t4 = time.perf_counter()
+    return StepTimes(t1 - t0, t2 - t1, t3 - t2, t4 - t3, html)
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+def settings_for(
+    *,
+    subscribers: Path,
+    state_dir: Path,
+    outbox: Path,
+    hf_api_url: str,
+    smtp_port: int | None,
+    concurrency: int,
+) -> Settings:
+    """Settings for a benchmark run; every URL and host is on 127.0.0.1."""
+    return Settings(
+        hf_api_url=hf_api_url,
+        arxiv_api_url="http://127.0.0.1:9/unused",
+        subscribers=subscribers,
+        state_dir=state_dir,
+        outbox=outbox,
+        smtp_host="127.0.0.1" if smtp_port else None,
+        smtp_port=smtp_port or 25,
+        smtp_security="none",
+        from_address=FROM_ADDRESS,
+        smtp_concurrency=concurrency,
+        max_attempts=1,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """What an end-to-end run did."""
+
+    sent: int
+    nothing_to_send: int
+    failed: int
+
+
+def run_end_to_end(
+    settings: Settings, day: date, progress: Callable[[], None] = lambda: None
+) -> RunCounts:
+    """``papermail run`` for ``day`` through the library seam ``run.run_batch``."""
+
+    def on_result(_result: DeliveryResult) -> None:
+        progress()
+
+    with httpx.Client(timeout=30) as client:
+        report = run.run_batch(
+            settings, day=day, client=client, sleep=lambda _s: None, progress=on_result
+        )
+    failed = report.count(DeliveryStatus.FAILED_TRANSIENT) + report.count(
+        DeliveryStatus.FAILED_PERMANENT
+    )
+    return RunCounts(
+        sent=report.count(DeliveryStatus.SENT),
+        nothing_to_send=report.count(DeliveryStatus.NOTHING_TO_SEND),
+        failed=failed,
+    )
+
+
+def prebuilt_messages(
+    profiles: Sequence[dict[str, Any]], day: Day, limit: int
+) -> Iterator[tuple[str, bytes]]:
+    """(recipient, wire bytes) of up to ``limit`` real digests of these profiles (the baseline)."""
+    r = renderer()
+    made = 0
+    for profile in profiles:
+        if made >= limit:
+            return
+        digest = rank(subscriber_from_profile(profile), day)
+        if picked(digest):
+            made += 1
+            yield profile["email"], message_bytes(render(r, digest))
+
+
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Silence papermail's per-subscriber INFO lines while measuring."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

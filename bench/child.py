@@ -1,0 +1,138 @@
+"""One measurement in a fresh process: ``python -m bench.child JOB`` with JSON arguments on stdin.
+
+A fresh process per measurement keeps peak-memory figures honest (``ru_maxrss`` of this process
+only) and keeps one measurement's caches out of the next. The result is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench import adapters, data
+from bench.baseline import push
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        lines = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def max_rss_kb() -> int:
+    """Peak resident set size of this process so far, in KiB.
+
+    Linux's ``VmHWM`` first: ``ru_maxrss`` survives ``execve`` and so can report the parent's
+    size at fork time rather than this process's own peak.
+    """
+    return _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_kb() -> int:
+    """Resident set size right now, in KiB (the peak where /proc is missing)."""
+    return _status_kb("VmRSS") or max_rss_kb()
+
+
+def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
+    """A whole ``papermail run`` for the bench day; RSS sampled as results come in."""
+    settings = adapters.settings_for(
+        subscribers=Path(args["subscribers_file"]),
+        state_dir=Path(args["state_dir"]),
+        outbox=Path(args["outbox"]),
+        hf_api_url=args["hf_api_url"],
+        smtp_port=args.get("smtp_port"),
+        concurrency=args["concurrency"],
+    )
+    every = max(1, args["subscribers"] // 10)
+    done = [0]
+    samples: list[tuple[int, int]] = []
+
+    def progress() -> None:
+        done[0] += 1
+        if done[0] % every == 0:
+            samples.append((done[0], rss_kb()))
+
+    rss_before = max_rss_kb()
+    profiler = cProfile.Profile() if args.get("profile") else None
+    started = time.perf_counter()
+    with adapters.quiet_logs():
+        if profiler:
+            profiler.enable()
+        counts = adapters.run_end_to_end(settings, date.fromisoformat(args["day"]), progress)
+        if profiler:
+            profiler.disable()
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.dump_stats(args["profile"])
+    return {
+        "seconds": seconds,
+        "sent": counts.sent,
+        "nothing_to_send": counts.nothing_to_send,
+        "failed": counts.failed,
+        "rss_before_kb": rss_before,
+        "max_rss_kb": max_rss_kb(),
+        "rss_samples": samples,
+    }
+
+
+def baseline(args: dict[str, Any]) -> dict[str, Any]:
+    """aiosmtplib alone pushing ``count`` real-sized pre-built messages into the sink."""
+    day = adapters.day_from_items(data.day_items(args["papers"]), data.BENCH_DAY)
+    messages = list(adapters.prebuilt_messages(data.profiles(args["profiles"]), day, limit=50))
+    seconds = asyncio.run(
+        push("127.0.0.1", args["smtp_port"], messages, args["count"], args["concurrency"])
+    )
+    sizes = [len(m) for _, m in messages]
+    return {"seconds": seconds, "sent": args["count"], "mean_bytes": sum(sizes) / len(sizes)}
+
+
+def rank_cell(args: dict[str, Any]) -> dict[str, Any]:
+    """Rank ``subscribers`` x ``papers`` within a time budget; extrapolate when it runs out."""
+    day = adapters.day_from_items(data.day_items(args["papers"]), data.BENCH_DAY)
+    subscribers = [adapters.subscriber_from_profile(p) for p in data.profiles(args["subscribers"])]
+    rss_before = max_rss_kb()
+    budget = args["budget"]
+    ranked = picked = 0
+    started = time.perf_counter()
+    for digest in adapters.rank_each(subscribers, day):
+        picked += adapters.picked(digest)
+        ranked += 1
+        if time.perf_counter() - started > budget:
+            break
+    elapsed = time.perf_counter() - started
+    total = len(subscribers)
+    return {
+        "seconds": elapsed * total / ranked,
+        "measured_seconds": elapsed,
+        "ranked": ranked,
+        "extrapolated": ranked < total,
+        "picked_per_subscriber": picked / ranked,
+        "rss_before_kb": rss_before,
+        "max_rss_kb": max_rss_kb(),
+    }
+
+
+JOBS = {"e2e": end_to_end, "baseline": baseline, "rank": rank_cell}
+
+
+def main() -> None:
+    """Run the job named on the command line with the JSON arguments on stdin."""
+    job = JOBS[sys.argv[1]]
+    result = job(json.loads(sys.stdin.read()))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""The five benchmark sections. Each returns rows for the table; heavy work runs in a child process.
+
+1. end to end (papermail vs an aiosmtplib baseline into the same SMTP sink), 2. ranking at scale,
+3. rendering steps, 4. peak memory of a large run to the outbox, 5. ranking quality.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import adapters, data
+from bench.servers import papers_api, smtp_sink
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One figure of the table."""
+
+    section: str
+    case: str
+    metric: str
+    value: float | int | str
+    unit: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How big each section runs."""
+
+    subscribers: int = 2_000
+    papers: int = 100
+    concurrency: int = 4
+    rank_subscribers: tuple[int, ...] = (1_000, 10_000, 100_000)
+    rank_papers: tuple[int, ...] = (100, 500)
+    rank_budget: float = 15.0
+    render_samples: int = 40
+    memory_subscribers: int = 20_000
+    profile: Path | None = None
+
+
+QUICK = Sizes(
+    subscribers=60,
+    rank_subscribers=(200, 1_000),
+    rank_papers=(100, 500),
+    rank_budget=0.5,
+    render_samples=4,
+    memory_subscribers=150,
+)
+
+
+def child(job: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run ``bench.child JOB`` in a fresh interpreter and return its JSON result."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERMAIL_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory(prefix="papermail-bench-cwd-") as cwd:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.child", job],
+            input=json.dumps(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            env=env,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child {job} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
+
+
+def _e2e_args(work: Path, sizes: Sizes, subscribers: int, url: str) -> dict[str, Any]:
+    path = data.write_subscribers(work / "subscribers.yaml", data.profiles(subscribers))
+    return {
+        "subscribers_file": str(path),
+        "subscribers": subscribers,
+        "state_dir": str(work / "state"),
+        "outbox": str(work / "outbox"),
+        "hf_api_url": url,
+        "day": data.BENCH_DAY.isoformat(),
+        "concurrency": sizes.concurrency,
+    }
+
+
+def end_to_end(sizes: Sizes) -> list[Row]:
+    """Section 1: emails per second, papermail and the bare-aiosmtplib baseline, and the ratio."""
+    n = sizes.subscribers
+    case = f"{n} subscribers, {sizes.papers} papers, concurrency {sizes.concurrency}"
+    days = {data.BENCH_DAY.isoformat(): data.day_items(sizes.papers)}
+    timeout = 120 + n * 0.2
+    with (
+        tempfile.TemporaryDirectory(prefix="papermail-bench-") as tmp,
+        papers_api(days) as url,
+        smtp_sink() as sink,
+    ):
+        args = _e2e_args(Path(tmp), sizes, n, url)
+        args["smtp_port"] = sink.port
+        if sizes.profile:
+            args["profile"] = str(sizes.profile)
+        run = child("e2e", args, timeout)
+        received = sink.accepted()
+        base = child(
+            "baseline",
+            {
+                "smtp_port": sink.port,
+                "count": run["sent"],
+                "concurrency": sizes.concurrency,
+                "profiles": n,
+                "papers": sizes.papers,
+            },
+            timeout,
+        )
+        base_received = sink.accepted() - received
+    if not run["sent"] or run["failed"]:
+        raise RuntimeError(f"the end-to-end run did not deliver cleanly: {run}")
+    ours = run["sent"] / run["seconds"]
+    theirs = base["sent"] / base["seconds"]
+    check = "" if received == run["sent"] else f"sink counted {received}"
+    base_check = "" if base_received == base["sent"] else f"sink counted {base_received}"
+    nothing = run["nothing_to_send"]
+    return [
+        Row(
+            "end to end",
+            case,
+            "papermail",
+            round(ours, 1),
+            "emails/s",
+            f"{run['sent']} sent in {run['seconds']:.1f} s, {nothing} had nothing to send; "
+            f"{check or 'sink count matches'}",
+        ),
+        Row(
+            "end to end",
+            case,
+            "baseline (aiosmtplib alone)",
+            round(theirs, 1),
+            "emails/s",
+            f"{base['sent']} pre-built messages of {base['mean_bytes'] / 1024:.1f} KiB mean in "
+            f"{base['seconds']:.1f} s; {base_check or 'sink count matches'}",
+        ),
+        Row(
+            "end to end",
+            case,
+            "ratio papermail / baseline",
+            round(ours / theirs, 3),
+            "",
+            "goal >= 0.8",
+        ),
+        Row("end to end", case, "peak RSS", _mib(run["max_rss_kb"]), "MiB", "papermail process"),
+    ]
+
+
+def ranking_scale(sizes: Sizes) -> list[Row]:
+    """Section 2: seconds and peak memory to rank every subscriber x paper cell."""
+    rows = []
+    for papers in sizes.rank_papers:
+        for subscribers in sizes.rank_subscribers:
+            cell = child(
+                "rank",
+                {"subscribers": subscribers, "papers": papers, "budget": sizes.rank_budget},
+                timeout=120 + sizes.rank_budget * 4 + subscribers / 500,
+            )
+            note = (
+                f"EXTRAPOLATED from {cell['ranked']} subscribers in "
+                f"{cell['measured_seconds']:.1f} s (budget {sizes.rank_budget:g} s)"
+                if cell["extrapolated"]
+                else "measured"
+            )
+            case = f"{subscribers} subscribers x {papers} papers"
+            rows.append(Row("ranking", case, "time", round(cell["seconds"], 2), "s", note))
+            rows.append(
+                Row(
+                    "ranking",
+                    case,
+                    "peak RSS",
+                    _mib(cell["max_rss_kb"]),
+                    "MiB",
+                    f"{_mib(cell['rss_before_kb'])} MiB with inputs loaded, before ranking; "
+                    f"{cell['picked_per_subscriber']:.1f} papers picked per subscriber",
+                )
+            )
+    return rows
+
+
+def rendering_steps(sizes: Sizes) -> list[Row]:
+    """Section 3: median ms per email for each rendering step, and HTML sizes."""
+    day = adapters.day_from_items(data.day_items(sizes.papers), data.BENCH_DAY)
+    r = adapters.renderer()
+    digests = [
+        d
+        for p in data.profiles(sizes.render_samples * 3)
+        if adapters.picked(d := adapters.rank(adapters.subscriber_from_profile(p), day))
+    ][: sizes.render_samples]
+    adapters.render_steps(r, digests[0])  # warm caches (cssutils, MJML) outside the timing
+    steps = [adapters.render_steps(r, d) for d in digests]
+    mean_papers = statistics.mean(adapters.picked(d) for d in digests)
+    case = f"{len(steps)} digests, {mean_papers:.1f} papers mean"
+    rows = [
+        Row(
+            "rendering",
+            case,
+            name,
+            round(statistics.median(getattr(s, name) for s in steps) * 1e3, 2),
+            "ms/email (median)",
+            note,
+        )
+        for name, note in (
+            ("jinja", "HTML and text templates"),
+            ("mjml", "mjml-python compile"),
+            ("premailer", "CSS inlining"),
+            ("mime", "build_message + flatten to bytes"),
+        )
+    ]
+    total = statistics.median(s.jinja + s.mjml + s.premailer + s.mime for s in steps)
+    rows.append(Row("rendering", case, "all steps", round(total * 1e3, 2), "ms/email (median)"))
+    for size in (10, 30):
+        digest = adapters.rank(adapters.subscriber_from_profile(data.broad_profile(size)), day)
+        html = adapters.html_of(adapters.render(r, digest))
+        rows.append(
+            Row(
+                "rendering",
+                f"{adapters.picked(digest)}-paper digest",
+                "HTML size",
+                round(len(html.encode()) / 1024, 1),
+                "KiB",
+            )
+        )
+    return rows
+
+
+def memory(sizes: Sizes) -> list[Row]:
+    """Section 4: peak RSS of a large end-to-end run delivered to the outbox."""
+    n = sizes.memory_subscribers
+    days = {data.BENCH_DAY.isoformat(): data.day_items(sizes.papers)}
+    with tempfile.TemporaryDirectory(prefix="papermail-bench-") as tmp, papers_api(days) as url:
+        run = child("e2e", _e2e_args(Path(tmp), sizes, n, url), timeout=300 + n * 0.1)
+    samples = run["rss_samples"]
+    growth = (
+        f"RSS {_mib(samples[0][1])} MiB after {samples[0][0]} results, "
+        f"{_mib(samples[-1][1])} MiB after {samples[-1][0]}"
+        if samples
+        else ""
+    )
+    case = f"{n} subscribers to the outbox"
+    return [
+        Row("memory", case, "peak RSS", _mib(run["max_rss_kb"]), "MiB", growth),
+        Row(
+            "memory", case, "RSS before the run", _mib(run["rss_before_kb"]), "MiB", "imports done"
+        ),
+        Row(
+            "memory",
+            case,
+            "throughput",
+            round(run["sent"] / run["seconds"], 1),
+            "emails/s",
+            f"{run['sent']} written in {run['seconds']:.1f} s",
+        ),
+    ]
+
+
+def quality(_sizes: Sizes) -> list[Row]:
+    """Section 5: nDCG@5 and precision@5 on the ranking issue's labelled set, when present."""
+    try:
+        module = importlib.import_module("tests.quality.evaluate")
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"tests", "tests.quality", "tests.quality.evaluate"}:
+            raise
+        return [
+            Row(
+                "quality",
+                "labelled set",
+                "nDCG@5, precision@5",
+                "n/a (labelled set not present)",
+                note="looked for tests/quality/evaluate.py",
+            )
+        ]
+    evaluate: Callable[[], dict[str, float]] = module.evaluate
+    scores = evaluate()
+    return [
+        Row("quality", "labelled set", name, round(value, 4))
+        for name, value in scores.items()
+        if isinstance(value, int | float)
+    ]
+
+
+SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {
+    "e2e": end_to_end,
+    "ranking": ranking_scale,
+    "rendering": rendering_steps,
+    "memory": memory,
+    "quality": quality,
+}
