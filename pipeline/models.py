@@ -201,6 +201,7 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"  # paused, or a weekly subscriber on another weekday
     FAILED_PERMANENT = "failed_permanent"
     FAILED_TRANSIENT = "failed_transient"
+    UNCERTAIN = "uncertain"  # the DATA step timed out: the server may have it; not resent
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,8 @@ class DeliveryResult:
     papers: int = 0
     detail: str = ""
     unreachable: bool = False  # the transport could not be reached at all (exit 69)
+    attempts: int = 0  # delivery attempts made by this run
+    covers: tuple[date, ...] = ()  # the days whose papers the digest draws on (catch-up, weekly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +240,11 @@ class RunReport:
             "day": self.day.isoformat(),
             "dry_run": self.dry_run,
             "papers_gathered": self.papers_gathered,
-            "summary": {s.value: self.count(s) for s in DeliveryStatus},
+            "summary": {s.value: self.count(s) for s in DeliveryStatus}
+            | {
+                "invalid_subscribers": len(self.problems),
+                "skipped_upstream_items": len(self.skipped_items),
+            },
             "invalid_subscribers": len(self.problems),
             "results": [
                 {
@@ -246,6 +253,8 @@ class RunReport:
                     "status": r.status.value,
                     "papers": r.papers,
                     "detail": r.detail,
+                    "attempts": r.attempts,
+                    "covers": [d.isoformat() for d in r.covers],
                 }
                 for r in self.results
             ],
