@@ -5,12 +5,13 @@ to SPEC's exit codes. The only module that prints or reads ``sys.argv``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -200,6 +201,17 @@ def _http_client(settings: Settings) -> httpx.Client:
     )
 
 
+def _async_sleep(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
+    """Delivery backoff waits as `main`'s `sleep` does (tests pass one that returns at once)."""
+    if sleep is time.sleep:
+        return asyncio.sleep
+
+    async def wait(seconds: float) -> None:
+        sleep(seconds)
+
+    return wait
+
+
 def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
     return settings.model_copy(update={"subscribers": path}) if path else settings
 
@@ -220,6 +232,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float
             dry_run=args.dry_run,
             resend_uncertain=args.resend_uncertain,
             progress=progress_for(sys.stderr),
+            async_sleep=_async_sleep(sleep),
         )
     print_summary(report)
     return run.exit_code_for(report)
