@@ -45,7 +45,7 @@ class Faults:
     drop_in_data_first: set[str] = field(default_factory=set)  # hang up instead of answering DATA
     hang_in_rcpt: set[str] = field(default_factory=set)  # never answer RCPT (until released)
     hang_in_data: set[str] = field(default_factory=set)  # never answer the final "."
-    accept_before_gate: int | None = None  # accept this many messages, then hold DATA at the gate
+    accept_before_gate: int | None = None  # after this many, take each message but hold its 250
 
 
 @dataclass
@@ -128,18 +128,19 @@ class FaultyHandler:
         if set(rcpts) & faults.hang_in_data:
             await _wait(state.gate)
             return "451 4.3.0 too late"
-        if faults.accept_before_gate is not None:
-            with state.lock:
-                hold = len(state.messages) >= faults.accept_before_gate
-                if hold:
-                    state.held.extend(rcpts)
-            if hold:
-                await _wait(state.gate)
         data = envelope.content if isinstance(envelope.content, bytes) else b""
         msg = message_from_bytes(data, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         with state.lock:
+            hold = (
+                faults.accept_before_gate is not None
+                and len(state.messages) >= faults.accept_before_gate
+            )
             state.messages.append((rcpts, msg))
+            if hold:
+                state.held.extend(rcpts)
+        if hold:  # the server has the message; the client waits for its 250 at the gate
+            await _wait(state.gate)
         return "250 OK queued"
 
 
