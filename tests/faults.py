@@ -8,6 +8,7 @@ answer until the test lets it, so no test depends on how fast the machine is.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import threading
 import time
@@ -30,6 +31,10 @@ from pipeline.sources.archive import save_day
 from pipeline.sources.huggingface import parse_items
 from pipeline.sources.sample import SAMPLE_DAY, sample_items
 from tests.conftest import free_port
+
+#: aiosmtpd's own INFO lines (every command it reads) drown the test output, and its thread may
+#: log after a test's captured stderr has closed; its warnings and errors still show.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 USERNAME = "papermail-user"
 PASSWORD = "pw-Hunter2-do-not-log"  # the test's own secret, checked for leaks
