@@ -293,12 +293,12 @@ class SmtpTransport:
             await self._reset(client)
             raise _by_code(exc, "refused") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            self._abort()
+            await self._drop()
             raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
         try:
             await client.data(outgoing.data)
         except aiosmtplib.SMTPTimeoutError:
-            self._abort()
+            await self._drop()
             raise UncertainDelivery(
                 f"no reply to DATA within {self.config.timeout:g}s; the server may have "
                 f"accepted {outgoing.message_id}"
@@ -307,7 +307,7 @@ class SmtpTransport:
             await self._reset(client)
             raise _by_code(exc, "message refused") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            self._abort()
+            await self._drop()
             raise TransientFailure(
                 f"connection lost before the message was accepted: {_reason(exc)}"
             ) from None
@@ -315,27 +315,46 @@ class SmtpTransport:
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         """After a refused command, RSET so the connection can carry the next message."""
         if not client.is_connected:
-            self._abort()
+            await self._drop()
             return
         try:
             await client.rset()
         except (aiosmtplib.SMTPException, OSError):
-            self._abort()
+            await self._drop()
 
-    def _abort(self) -> None:
+    async def _drop(self) -> None:
         """Drop the connection without a goodbye (its state is unknown)."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        await self._close(polite=False)
 
     async def close(self) -> None:
         """Say QUIT if still connected; forget the connection either way."""
+        await self._close(polite=True)
+
+    async def _close(self, *, polite: bool) -> None:
         client, self._client = self._client, None
-        if client is not None and client.is_connected:
+        if client is None:
+            return
+        protocol = client.protocol
+        if polite and client.is_connected:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+        else:
+            client.close()
+        await _socket_closed(protocol, limit=min(self.config.timeout, 5.0))
+
+
+async def _socket_closed(protocol: asyncio.BaseProtocol | None, *, limit: float) -> None:
+    """Wait, briefly, until the socket is really closed.
+
+    A TLS connection closes asynchronously (close_notify both ways); a run whose event loop ended
+    first would leave the socket open until the garbage collector finds it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while getattr(protocol, "transport", None) is not None and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def _by_code(exc: aiosmtplib.SMTPResponseException, what: str) -> Exception:

@@ -166,7 +166,7 @@ def test_a_timeout_after_data_is_uncertain_and_not_resent(
     world: World, server: FaultyServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No reply to the final dot: recorded uncertain (exit 75); a rerun does not resend it."""
-    monkeypatch.setenv("PAPERMAIL_SMTP_TIMEOUT", "0.3")
+    monkeypatch.setenv("PAPERMAIL_SMTP_TIMEOUT", "2")
     server.faults.hang_in_data = {READERS[0]}
     assert papermail(world) == 75
     each_got(server, 1, READERS[1:])
@@ -186,7 +186,7 @@ def test_a_server_slower_than_the_timeout_before_data_is_transient(
     world: World, server: FaultyServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No reply to RCPT in time: retried, then left for the next run (exit 75), which sends it."""
-    monkeypatch.setenv("PAPERMAIL_SMTP_TIMEOUT", "0.3")
+    monkeypatch.setenv("PAPERMAIL_SMTP_TIMEOUT", "2")
     monkeypatch.setenv("PAPERMAIL_MAX_ATTEMPTS", "2")
     server.faults.hang_in_rcpt = {READERS[3]}
     assert papermail(world) == 75
