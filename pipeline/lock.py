@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.errors import LockedError
+from pipeline.errors import LockedError, SettingsError
 
 LOCK_FILE = "papermail.lock"
 
@@ -21,9 +21,13 @@ LOCK_FILE = "papermail.lock"
 @contextmanager
 def run_lock(state_dir: Path) -> Iterator[Path]:
     """Hold the state directory's lock for the block, or raise ``LockedError`` at once."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        message = f"PAPERMAIL_STATE_DIR: cannot use {state_dir}: {exc.strerror}"
+        raise SettingsError(message) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

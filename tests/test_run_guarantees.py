@@ -200,6 +200,16 @@ def test_a_second_run_while_one_holds_the_lock_exits_75_at_once(
     assert len(smtp_server.inbox.messages) == 1
 
 
+def test_an_unusable_state_directory_is_a_settings_error(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state directory that cannot hold the lock: one line naming the variable, exit 78."""
+    (env / "not-a-dir").write_text("", encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(env / "not-a-dir"))
+    assert run_for(D0) == 78
+    assert "PAPERMAIL_STATE_DIR: cannot use" in capsys.readouterr().err
+
+
 # --- what the operator sees ----------------------------------------------------------------------
 
 
