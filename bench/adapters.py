@@ -184,12 +184,13 @@ def run_end_to_end(
 ) -> RunCounts:
     """``papermail run`` for ``day`` through the library seam ``run.run_batch``."""
 
-    def on_result(_result: DeliveryResult) -> None:
-        progress()
+    class Counting(run.NoProgress):
+        def advance(self, result: DeliveryResult) -> None:
+            progress()
 
     with httpx.Client(timeout=30) as client:
         report = run.run_batch(
-            settings, day=day, client=client, sleep=lambda _s: None, progress=on_result
+            settings, day=day, client=client, sleep=lambda _s: None, progress=Counting()
         )
     failed = report.count(DeliveryStatus.FAILED_TRANSIENT) + report.count(
         DeliveryStatus.FAILED_PERMANENT

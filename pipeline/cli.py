@@ -5,14 +5,16 @@ to SPEC's exit codes. The only module that prints or reads ``sys.argv``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 
@@ -107,6 +109,12 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="render everything, send nothing, leave the ledger untouched",
+    )
+    p.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help="send again the digests whose delivery was uncertain (the server timed out after "
+        "DATA); check the server's log first, the subscriber may get it twice",
     )
     p.set_defaults(handler=cmd_run)
 
@@ -204,6 +212,17 @@ def _http_client(settings: Settings) -> httpx.Client:
     )
 
 
+def _async_sleep(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
+    """Delivery backoff waits as `main`'s `sleep` does (tests pass one that returns at once)."""
+    if sleep is time.sleep:
+        return asyncio.sleep
+
+    async def wait(seconds: float) -> None:
+        sleep(seconds)
+
+    return wait
+
+
 def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
     return settings.model_copy(update={"subscribers": path}) if path else settings
 
@@ -222,7 +241,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float
             sleep=sleep,
             only=args.only,
             dry_run=args.dry_run,
-            progress=_progress,
+            resend_uncertain=args.resend_uncertain,
+            progress=progress_for(sys.stderr),
+            async_sleep=_async_sleep(sleep),
         )
     print_summary(report)
     return run.exit_code_for(report)
@@ -319,7 +340,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[floa
             f"delivered to {settings.outbox}/"
         )
         report = run.run_batch(
-            demo_settings, day=SAMPLE_DAY, client=client, sleep=sleep, progress=_progress
+            demo_settings,
+            day=SAMPLE_DAY,
+            client=client,
+            sleep=sleep,
+            progress=progress_for(sys.stderr),
         )
     print_summary(report)
     for result in report.results:
@@ -335,11 +360,86 @@ def _slug(email: str) -> str:
 # --- output --------------------------------------------------------------------------------------
 
 
-def _progress(result: DeliveryResult) -> None:
-    detail = f" ({result.detail})" if result.detail else ""
-    log.info("%-16s %s%s", result.status.value, result.email, detail)
+def progress_for(stream: TextIO) -> run.Progress:
+    """A progress bar on a terminal; one log line per subscriber otherwise (cron, pipes)."""
+    return TerminalProgress(stream) if stream.isatty() else LogProgress()
 
 
+class LogProgress:
+    """One log line per subscriber, for logs that are read later."""
+
+    def start(self, total: int) -> None:
+        """Say how many subscribers the run serves."""
+        log.info("serving %d subscriber(s)", total)
+
+    def advance(self, result: DeliveryResult) -> None:
+        """Log one subscriber's result."""
+        detail = f" ({result.detail})" if result.detail else ""
+        log.info("%-16s %s%s", result.status.value, result.email, detail)
+
+    def finish(self) -> None:
+        """Nothing more to say; the summary follows on stdout."""
+
+
+class TerminalProgress:
+    """A one-line progress bar redrawn in place; log lines printed meanwhile clear it first."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self._filter = _ClearLine(stream)
+
+    def start(self, total: int) -> None:
+        """Draw the empty bar and make log lines clear it before they print."""
+        self.total = total
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self._filter)
+        self._draw()
+
+    def advance(self, result: DeliveryResult) -> None:
+        """Count one result and redraw."""
+        self.done += 1
+        if result.status in FAILURES:
+            self.failed += 1
+        self._draw()
+
+    def finish(self) -> None:
+        """End the bar's line and stop clearing before log lines."""
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._filter)
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self) -> None:
+        filled = self.WIDTH * self.done // self.total if self.total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        failed = f", {self.failed} failed" if self.failed else ""
+        self.stream.write(f"\r\x1b[Ksending [{bar}] {self.done}/{self.total}{failed}")
+        self.stream.flush()
+
+
+class _ClearLine(logging.Filter):
+    """Clears the progress bar's line before a log record is printed on the same terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Clear the line; let the record through."""
+        self.stream.write("\r\x1b[K")
+        return True
+
+
+FAILURES = (
+    DeliveryStatus.FAILED_PERMANENT,
+    DeliveryStatus.FAILED_TRANSIENT,
+    DeliveryStatus.UNCERTAIN,
+)
 SUMMARY_ROWS = (
     ("sent", DeliveryStatus.SENT),
     ("dry run (not sent)", DeliveryStatus.DRY_RUN),
@@ -348,11 +448,12 @@ SUMMARY_ROWS = (
     ("skipped", DeliveryStatus.SKIPPED),
     ("failed permanently", DeliveryStatus.FAILED_PERMANENT),
     ("failed transiently", DeliveryStatus.FAILED_TRANSIENT),
+    ("uncertain", DeliveryStatus.UNCERTAIN),
 )
 
 
 def print_summary(report: RunReport) -> None:
-    """The end-of-run table on stdout."""
+    """The end-of-run table on stdout, then one line per digest that did not go out."""
     mode = " (dry run)" if report.dry_run else ""
     print(
         f"papermail run for {report.day.isoformat()}{mode}: "
@@ -360,8 +461,13 @@ def print_summary(report: RunReport) -> None:
     )
     for label, status in SUMMARY_ROWS:
         print(f"  {label:<24}{report.count(status):>6}")
-    print(f"  {'invalid subscribers':<24}{len(report.problems):>6}")
+    print(f"  {'invalid subscribers':<24}{report.invalid_subscribers:>6}")
     print(f"  {'skipped upstream items':<24}{len(report.skipped_items):>6}")
+    problems = [r for r in report.results if r.status in FAILURES]
+    if problems:
+        print("not delivered:")
+    for result in problems:
+        print(f"  {result.email}: {result.status.value}: {result.detail}")
 
 
 def print_digest(digest: Digest) -> None:

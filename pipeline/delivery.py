@@ -1,32 +1,60 @@
-"""Delivery: a rendered email → a MIME message → SMTP (aiosmtplib) or an ``.eml`` in the outbox.
+"""Delivery: a rendered email → a MIME message → (DKIM-signed) bytes → SMTP or an ``.eml`` file.
 
-The only module that imports aiosmtplib. Transient failures (connection errors, 4xx) are retried
-with exponential backoff and jitter; permanent ones (5xx) are not. Every outcome is a
-``DeliveryResult``; nothing here raises for one subscriber's failure.
+The only module that imports aiosmtplib and dkimpy. Each failure is classified once, here:
+
+- transient (connection refused or dropped before the server accepted the message, 4xx, 421):
+  retried with exponential backoff and jitter, up to ``max_attempts``;
+- permanent (5xx, a refused recipient): not retried;
+- uncertain (a timeout in the DATA step, whose last wait is the reply to the final ``.``): the
+  server may have accepted the message, so it is not resent (never twice beats never lost here).
+
+A connection, TLS or AUTH failure is also marked ``unreachable``: the run stops trying the server
+and exits 69. Nothing here raises for one subscriber's failure; every outcome is an ``Attempted``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import aiosmtplib
+import dkim
 
+from pipeline.errors import SettingsError
 from pipeline.models import RenderedEmail
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
 
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+NEWSLETTER = "papermail"
+#: Headers the DKIM signature covers; RFC 8058 asks for both List-Unsubscribe headers.
+SIGNED_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
+)
 
 
 class TransientFailure(Exception):
@@ -41,14 +69,17 @@ class PermanentFailure(Exception):
     """The server refused the message or the recipient for good (5xx)."""
 
 
+class UncertainDelivery(Exception):
+    """The DATA step timed out: the server may or may not have accepted the message."""
+
+
 # --- the message ---------------------------------------------------------------------------------
 
 
 def message_id_for(email: str, day: date, from_address: str) -> str:
     """A Message-ID that is the same for the same subscriber and day (dedupe at the receiver)."""
     digest = hashlib.sha256(f"{email.lower()}|{day.isoformat()}".encode()).hexdigest()[:20]
-    domain = from_address.rpartition("@")[2] or "localhost"
-    return f"<papermail.{day.isoformat()}.{digest}@{domain}>"
+    return f"<papermail.{day.isoformat()}.{digest}@{_domain(from_address)}>"
 
 
 def build_message(
@@ -58,20 +89,26 @@ def build_message(
     unsubscribe_url: str | None = None,
     now: datetime | None = None,
 ) -> EmailMessage:
-    """The multipart/alternative message (text, then HTML) with safe, encoded headers."""
+    """The multipart/alternative message (text, then HTML) with safe, encoded headers.
+
+    Every header value is single-lined first, so upstream text (a paper title in the subject, a
+    subscriber's name) can never start a header of its own; non-ASCII is RFC 2047-encoded by the
+    email package. Both parts are quoted-printable, so no line on the wire exceeds 76 characters.
+    """
     subscriber = rendered.digest.subscriber
     msg = EmailMessage()
-    msg["From"] = Address("papermail", addr_spec=from_address)
+    msg["From"] = Address(NEWSLETTER, addr_spec=from_address)
     msg["To"] = Address(_one_line(subscriber.name or ""), addr_spec=subscriber.email)
     msg["Subject"] = _one_line(rendered.subject)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     msg["Message-ID"] = message_id_for(subscriber.email, rendered.digest.day, from_address)
-    domain = from_address.rpartition("@")[2] or "localhost"
-    msg["List-Id"] = f"papermail digest <digest.{domain}>"
+    msg["List-Id"] = f"{NEWSLETTER} digest <digest.{_domain(from_address)}>"
     unsubscribe = [f"<mailto:{from_address}?subject=unsubscribe>"]
     if unsubscribe_url:
-        unsubscribe.insert(0, f"<{unsubscribe_url.replace('{email}', subscriber.email)}>")
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        link = unsubscribe_url.replace("{email}", quote(subscriber.email, safe="@"))
+        unsubscribe.insert(0, f"<{_one_line(link)}>")
+        if link.startswith("https://"):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["List-Unsubscribe"] = ", ".join(unsubscribe)
     msg.set_content(rendered.text, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
@@ -79,18 +116,92 @@ def build_message(
 
 
 def _one_line(text: str) -> str:
-    """Header values never carry a line break, whatever upstream sent."""
-    return " ".join(text.split())
+    """Header values never carry a line break (nor any other separator), whatever upstream sent."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message ready for the wire: envelope, Message-ID and the exact bytes (CRLF)."""
+
+    recipient: str
+    sender: str
+    day: date
+    message_id: str
+    data: bytes = field(repr=False)
+
+
+class DkimSigner:
+    """Signs outgoing messages with one RSA key (relaxed/relaxed canonicalization)."""
+
+    def __init__(self, *, selector: str, domain: str, private_key: bytes) -> None:
+        self.selector = selector
+        self.domain = domain
+        self._key = private_key
+
+    def __repr__(self) -> str:
+        return f"DkimSigner(selector={self.selector!r}, domain={self.domain!r})"
+
+    def sign(self, data: bytes) -> bytes:
+        """``data`` with a DKIM-Signature header in front."""
+        try:
+            header: bytes = dkim.sign(
+                data,
+                self.selector.encode(),
+                self.domain.encode(),
+                self._key,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=list(SIGNED_HEADERS),
+            )
+        except dkim.DKIMException as exc:
+            raise SettingsError(
+                f"PAPERMAIL_DKIM_KEY_FILE: cannot sign with this key: {exc}"
+            ) from None
+        return header + data
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The signer the settings ask for (None without DKIM settings); checks the key at once."""
+    key_file, selector, domain = (
+        settings.dkim_key_file,
+        settings.dkim_selector,
+        settings.dkim_domain,
+    )
+    if not (key_file and selector and domain):
+        return None
+    try:
+        key = key_file.read_bytes()
+    except OSError as exc:
+        raise SettingsError(
+            f"PAPERMAIL_DKIM_KEY_FILE: cannot read {key_file}: {exc.strerror}"
+        ) from None
+    signer = DkimSigner(selector=selector, domain=domain, private_key=key)
+    signer.sign(b"From: check@invalid\r\nSubject: key check\r\n\r\nkey check\r\n")
+    return signer
+
+
+def prepare(message: EmailMessage, *, day: date, signer: DkimSigner | None = None) -> Outgoing:
+    """The message as it goes on the wire (CRLF line ends), DKIM-signed when a signer is given."""
+    data = message.as_bytes(policy=policy.SMTP)
+    if signer is not None:
+        data = signer.sign(data)
+    sender = message["From"].addresses[0].addr_spec
+    recipient = message["To"].addresses[0].addr_spec
+    return Outgoing(recipient, sender, day, str(message["Message-ID"]), data)
 
 
 # --- transports ----------------------------------------------------------------------------------
 
 
 class Transport(Protocol):
-    """Something that takes one message for one recipient, or raises a failure."""
+    """Something that takes one message, or raises one of the three failures above."""
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
-        """Deliver ``message`` to ``recipient``; raise TransientFailure or PermanentFailure."""
+    async def send(self, outgoing: Outgoing) -> None:
+        """Deliver ``outgoing``; raise TransientFailure, PermanentFailure or UncertainDelivery."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -102,16 +213,19 @@ class OutboxTransport:
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
-        """Write the message file (atomically; a rerun overwrites the same name)."""
-        day = str(message["Message-ID"]).split(".")[1]
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in recipient.lower())
+    def path_for(self, outgoing: Outgoing) -> Path:
+        """The file a message goes to (a rerun would overwrite the same name)."""
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in outgoing.recipient.lower())
+        return self.outbox / f"{outgoing.day.isoformat()}-{slug}.eml"
+
+    async def send(self, outgoing: Outgoing) -> None:
+        """Write the message file atomically."""
         try:
-            write_atomic(self.outbox / f"{day}-{slug}.eml", message.as_string())
+            write_atomic(self.path_for(outgoing), outgoing.data.decode("utf-8"))
         except OSError as exc:
             raise TransientFailure(
-                f"cannot write to outbox {self.outbox}: {exc}", unreachable=True
-            ) from exc
+                f"cannot write to outbox {self.outbox}: {exc.strerror}", unreachable=True
+            ) from None
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -119,25 +233,26 @@ class OutboxTransport:
 
 @dataclass(frozen=True, slots=True)
 class SmtpConfig:
-    """How to reach the SMTP server; the password is only ever passed to aiosmtplib."""
+    """How to reach the SMTP server; the password is only ever handed to aiosmtplib."""
 
     host: str
     port: int
     security: str  # ssl, starttls or none
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    timeout: float = 30.0
+    timeout: float = 60.0
     tls_context: ssl.SSLContext | None = None
 
 
 class SmtpTransport:
-    """One persistent SMTP connection, reconnected when it drops."""
+    """One persistent SMTP connection, reused for many messages and reopened after a drop."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._client: aiosmtplib.SMTP | None = None
 
     async def _connected(self) -> aiosmtplib.SMTP:
+        """The open connection, or a new one (TLS as configured, certificates verified, AUTH)."""
         if self._client is not None and self._client.is_connected:
             return self._client
         cfg = self.config
@@ -146,102 +261,207 @@ class SmtpTransport:
             port=cfg.port,
             use_tls=cfg.security == "ssl",
             start_tls=cfg.security == "starttls",
-            username=cfg.username,
-            password=cfg.password,
-            timeout=cfg.timeout,
+            validate_certs=True,
             tls_context=cfg.tls_context,
+            timeout=cfg.timeout,
         )
+        where = f"SMTP server {cfg.host}:{cfg.port}"
         try:
             await client.connect()
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            if cfg.username:
+                await client.login(cfg.username, cfg.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
             raise TransientFailure(
-                f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {_reason(exc)}",
-                unreachable=True,
+                f"{where} refused AUTH for {cfg.username}: {_reason(exc)}", unreachable=True
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise TransientFailure(
+                f"cannot connect to {where}: {_reason(exc)}", unreachable=True
             ) from None
         self._client = client
         return client
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
-        """Send over the persistent connection, classifying failures."""
+    async def send(self, outgoing: Outgoing) -> None:
+        """MAIL, RCPT and DATA over the persistent connection, each failure classified."""
         client = await self._connected()
         try:
-            await client.send_message(message, recipients=[recipient])
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            if all(code >= 500 for code in codes):
-                raise PermanentFailure(f"recipient refused: {_reason(exc.recipients[0])}") from None
-            raise TransientFailure(f"recipient deferred: {_reason(exc.recipients[0])}") from None
+            await client.mail(outgoing.sender)
+            await client.rcpt(outgoing.recipient)
         except aiosmtplib.SMTPResponseException as exc:
-            if exc.code >= 500:
-                raise PermanentFailure(f"SMTP {exc.code}: {exc.message}") from None
-            await self.close()
-            raise TransientFailure(f"SMTP {exc.code}: {exc.message}") from None
+            await self._reset(client)
+            raise _by_code(exc, "refused") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            await self.close()
+            await self._drop()
             raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+        try:
+            await client.data(outgoing.data)
+        except aiosmtplib.SMTPTimeoutError:
+            await self._drop()
+            raise UncertainDelivery(
+                f"no reply to DATA within {self.config.timeout:g}s; the server may have "
+                f"accepted {outgoing.message_id}"
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client)
+            raise _by_code(exc, "message refused") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._drop()
+            raise TransientFailure(
+                f"connection lost before the message was accepted: {_reason(exc)}"
+            ) from None
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        """After a refused command, RSET so the connection can carry the next message."""
+        if not client.is_connected:
+            await self._drop()
+            return
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await self._drop()
+
+    async def _drop(self) -> None:
+        """Drop the connection without a goodbye (its state is unknown)."""
+        await self._close(polite=False)
 
     async def close(self) -> None:
         """Say QUIT if still connected; forget the connection either way."""
+        await self._close(polite=True)
+
+    async def _close(self, *, polite: bool) -> None:
         client, self._client = self._client, None
-        if client is not None and client.is_connected:
+        if client is None:
+            return
+        protocol = client.protocol
+        if polite and client.is_connected:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+        else:
+            client.close()
+        await _socket_closed(protocol, limit=min(self.config.timeout, 5.0))
 
 
-def _reason(exc: object) -> str:
+async def _socket_closed(protocol: asyncio.BaseProtocol | None, *, limit: float) -> None:
+    """Wait, briefly, until the socket is really closed.
+
+    A TLS connection closes asynchronously (close_notify both ways); a run whose event loop ended
+    first would leave the socket open until the garbage collector finds it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while getattr(protocol, "transport", None) is not None and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
+def _by_code(exc: aiosmtplib.SMTPResponseException, what: str) -> Exception:
+    """5xx is permanent; everything else (4xx, 421) may succeed later."""
+    if 500 <= exc.code < 600:
+        return PermanentFailure(f"{what}: {_reason(exc)}")
+    return TransientFailure(f"{what} for now: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
     """A short description of a failure that never includes credentials."""
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return f"{exc.code} {exc.message}"
-    return str(exc) or type(exc).__name__
+        return f"{exc.code} {_one_line(exc.message)}"
+    return _one_line(str(exc)) or type(exc).__name__
 
 
-# --- retries -------------------------------------------------------------------------------------
+# --- rate and retries ----------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """At most ``rate`` messages per second across every worker: evenly spaced send slots."""
+
+    def __init__(
+        self, rate: float | None, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+
+    async def wait(self) -> None:
+        """Return when the next message may leave (at once without a rate)."""
+        if not self.interval:
+            return
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await self._sleep(slot - now)
+
+
+class Outcome(enum.StrEnum):
+    """How delivering one message ended."""
+
+    SENT = "sent"
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True, slots=True)
 class Attempted:
     """The outcome of delivering one message with retries."""
 
-    ok: bool
+    outcome: Outcome
     attempts: int
-    permanent: bool = False
     unreachable: bool = False
     detail: str = ""
 
 
-async def send_with_retries(
-    transport: Transport,
-    message: EmailMessage,
-    recipient: str,
-    *,
-    max_attempts: int,
-    sleep: Sleep = asyncio.sleep,
-    base_delay: float = 1.0,
-) -> Attempted:
-    """Try up to ``max_attempts`` times, backing off between transient failures."""
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How to retry: attempts, backoff, and the injectable sleep, jitter and rate limiter."""
+
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 120.0
+    sleep: Sleep = asyncio.sleep
+    jitter: Callable[[], float] = random.random
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff after ``attempt`` failed, with "equal jitter" (half fixed)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return ceiling / 2 + self.jitter() * ceiling / 2
+
+
+async def send_with_retries(transport: Transport, outgoing: Outgoing, retry: Retry) -> Attempted:
+    """Try up to ``retry.max_attempts`` times, backing off between transient failures."""
     failure = TransientFailure("no attempt was made")
-    for attempt in range(1, max_attempts + 1):
+    for attempt in range(1, retry.max_attempts + 1):
+        await retry.limiter.wait()
         try:
-            await transport.send(message, recipient)
+            await transport.send(outgoing)
         except PermanentFailure as exc:
-            return Attempted(ok=False, attempts=attempt, permanent=True, detail=str(exc))
+            return Attempted(Outcome.PERMANENT, attempt, detail=str(exc))
+        except UncertainDelivery as exc:
+            return Attempted(Outcome.UNCERTAIN, attempt, detail=str(exc))
         except TransientFailure as exc:
             failure = exc
-            if attempt < max_attempts:
-                await sleep(random.uniform(0, base_delay * 2 ** (attempt - 1)))
+            if attempt < retry.max_attempts:
+                await retry.sleep(retry.delay(attempt))
             continue
-        return Attempted(ok=True, attempts=attempt)
+        return Attempted(Outcome.SENT, attempt)
+    detail = f"{failure} (after {retry.max_attempts} attempts)"
     return Attempted(
-        ok=False, attempts=max_attempts, unreachable=failure.unreachable, detail=str(failure)
+        Outcome.TRANSIENT, retry.max_attempts, unreachable=failure.unreachable, detail=detail
     )
 
 
 def transport_factory(
     settings: Settings, *, tls_context: ssl.SSLContext | None = None
 ) -> Callable[[], Transport]:
-    """SMTP when ``PAPERMAIL_SMTP_HOST`` is set, the outbox otherwise (SPEC's embedded default)."""
+    """SMTP when ``PAPERMAIL_SMTP_HOST`` is set, the outbox otherwise (SPEC's embedded default).
+
+    ``tls_context`` replaces the system's trust store (tests pass one that trusts a test CA).
+    """
     host = settings.smtp_host
     if not host:
         outbox = settings.outbox
@@ -252,6 +472,7 @@ def transport_factory(
         security=settings.security,
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
         tls_context=tls_context,
     )
     return lambda: SmtpTransport(config)

@@ -1,8 +1,19 @@
 """The delivery ledger: which digest went to whom, with which papers, in which state (SQLite).
 
 One row per (subscriber, day). A row is claimed as ``sending`` *before* the message leaves, and set
-to its final state after, so a crash leaves at most the in-flight messages to be repeated. The
-papers of every delivered digest are kept so a subscriber never gets the same paper twice.
+to its final state after, each in its own durable transaction (``synchronous=FULL``), so a crash
+leaves at most the in-flight messages to be repeated. The papers of every digest that may have
+reached the subscriber are kept, so a subscriber never gets the same paper twice, and the days a
+subscriber was served (or had nothing to get) tell the next run which days to catch up on.
+
+States and what a later run for the same day does with them::
+
+    sending           in flight when a run died      → sent again (the only possible repeat)
+    sent              delivered                      → nothing ("already sent")
+    nothing           served, nothing matched        → ranked again (preferences may have changed)
+    failed_transient  gave up after retries          → retried
+    failed_permanent  refused (5xx)                  → not retried, reported again
+    uncertain         DATA timed out                 → not resent, reported (``--resend-uncertain``)
 """
 
 from __future__ import annotations
@@ -34,19 +45,30 @@ class State(enum.StrEnum):
 
     SENDING = "sending"  # claimed; in flight (or in flight when a run crashed)
     SENT = "sent"
+    NOTHING = "nothing"  # the subscriber was served, nothing matched, nothing was sent
     FAILED_TRANSIENT = "failed_transient"  # the next run retries it
     FAILED_PERMANENT = "failed_permanent"  # recorded, never retried
+    UNCERTAIN = "uncertain"  # the server may have it; not resent automatically
+
+
+#: States whose papers may have reached the subscriber: never send those papers again.
+MAYBE_DELIVERED = (State.SENT, State.SENDING, State.UNCERTAIN)
+#: States that mean "this subscriber was served for that day" (catch-up starts after them).
+COVERED = (*MAYBE_DELIVERED, State.NOTHING)
 
 
 class Ledger:
     """The SQLite ledger under the state directory."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path | None) -> None:
+        """Open (or create) the ledger at ``path``; ``None`` is an empty scratch ledger in memory
+        (a dry run on a state directory that has none yet, which must not create one)."""
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path or ":memory:", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -61,31 +83,39 @@ class Ledger:
         ).fetchone()
         return State(row[0]) if row else None
 
+    def detail(self, email: str, day: date) -> str:
+        """What the last attempt said (empty when nothing was recorded)."""
+        row = self._db.execute(
+            "SELECT detail FROM digests WHERE email = ? AND day = ?",
+            (email.lower(), day.isoformat()),
+        ).fetchone()
+        return str(row[0]) if row else ""
+
     def sent_papers(self, email: str, *, other_than: date) -> frozenset[str]:
         """Ids of every paper delivered (or possibly delivered) to ``email`` for other days."""
+        marks = ", ".join("?" * len(MAYBE_DELIVERED))
         rows = self._db.execute(
-            "SELECT papers FROM digests WHERE email = ? AND day != ? AND state IN (?, ?)",
-            (email.lower(), other_than.isoformat(), State.SENT, State.SENDING),
+            f"SELECT papers FROM digests WHERE email = ? AND day != ? AND state IN ({marks})",
+            (email.lower(), other_than.isoformat(), *MAYBE_DELIVERED),
         )
         return frozenset(pid for (papers,) in rows for pid in json.loads(papers))
 
+    def last_covered(self, email: str, *, before: date) -> date | None:
+        """The latest day before ``before`` for which ``email`` was served, or None (new)."""
+        marks = ", ".join("?" * len(COVERED))
+        row = self._db.execute(
+            f"SELECT MAX(day) FROM digests WHERE email = ? AND day < ? AND state IN ({marks})",
+            (email.lower(), before.isoformat(), *COVERED),
+        ).fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
     def claim(self, email: str, day: date, message_id: str, papers: Iterable[str]) -> None:
-        """Mark the digest as being sent, before it is handed to the transport."""
-        self._db.execute(
-            """INSERT INTO digests (email, day, state, message_id, papers, attempts, updated_at)
-               VALUES (?, ?, ?, ?, ?, 0, ?)
-               ON CONFLICT (email, day) DO UPDATE SET state = excluded.state,
-                   message_id = excluded.message_id, papers = excluded.papers,
-                   updated_at = excluded.updated_at""",
-            (
-                email.lower(),
-                day.isoformat(),
-                State.SENDING,
-                message_id,
-                json.dumps(list(papers)),
-                _now(),
-            ),
-        )
+        """Mark the digest as being sent, durably, before it is handed to the transport."""
+        self._upsert(email, day, State.SENDING, message_id, papers)
+
+    def record_nothing(self, email: str, day: date) -> None:
+        """Remember that ``email`` was served for ``day`` with nothing to send."""
+        self._upsert(email, day, State.NOTHING, "", ())
 
     def record(
         self, email: str, day: date, state: State, *, attempts: int, detail: str = ""
@@ -95,6 +125,18 @@ class Ledger:
             """UPDATE digests SET state = ?, attempts = attempts + ?, detail = ?, updated_at = ?
                WHERE email = ? AND day = ?""",
             (state, attempts, detail, _now(), email.lower(), day.isoformat()),
+        )
+
+    def _upsert(
+        self, email: str, day: date, state: State, message_id: str, papers: Iterable[str]
+    ) -> None:
+        self._db.execute(
+            """INSERT INTO digests (email, day, state, message_id, papers, attempts, updated_at)
+               VALUES (?, ?, ?, ?, ?, 0, ?)
+               ON CONFLICT (email, day) DO UPDATE SET state = excluded.state,
+                   message_id = excluded.message_id, papers = excluded.papers,
+                   updated_at = excluded.updated_at""",
+            (email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers)), _now()),
         )
 
 

@@ -203,6 +203,7 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"  # paused, or a weekly subscriber on another weekday
     FAILED_PERMANENT = "failed_permanent"
     FAILED_TRANSIENT = "failed_transient"
+    UNCERTAIN = "uncertain"  # the DATA step timed out: the server may have it; not resent
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,8 @@ class DeliveryResult:
     papers: int = 0
     detail: str = ""
     unreachable: bool = False  # the transport could not be reached at all (exit 69)
+    attempts: int = 0  # delivery attempts made by this run
+    covers: tuple[date, ...] = ()  # the days whose papers the digest draws on (catch-up, weekly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +228,8 @@ class RunReport:
     dry_run: bool
     papers_gathered: int
     results: tuple[DeliveryResult, ...]
-    problems: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # every problem in the subscriber files, one line each
+    invalid_subscribers: int = 0  # subscriber entries (or whole files) those problems rejected
     skipped_items: tuple[SkippedItem, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
@@ -239,8 +243,11 @@ class RunReport:
             "day": self.day.isoformat(),
             "dry_run": self.dry_run,
             "papers_gathered": self.papers_gathered,
-            "summary": {s.value: self.count(s) for s in DeliveryStatus},
-            "invalid_subscribers": len(self.problems),
+            "summary": {s.value: self.count(s) for s in DeliveryStatus}
+            | {
+                "invalid_subscribers": self.invalid_subscribers,
+                "skipped_upstream_items": len(self.skipped_items),
+            },
             "results": [
                 {
                     "email": r.email,
@@ -248,6 +255,8 @@ class RunReport:
                     "status": r.status.value,
                     "papers": r.papers,
                     "detail": r.detail,
+                    "attempts": r.attempts,
+                    "covers": [d.isoformat() for d in r.covers],
                 }
                 for r in self.results
             ],

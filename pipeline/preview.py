@@ -22,9 +22,16 @@ from typing import Any
 from pipeline.errors import PapermailError
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
-from pipeline.ranking import rank_all
 from pipeline.rendering import Renderer
-from pipeline.run import digest_for, ledger_path, select, skip_reason
+from pipeline.run import (
+    Archive,
+    archive_of,
+    digest_for,
+    ledger_path,
+    rank_pool,
+    select,
+    skip_reason,
+)
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
 from pipeline.subscribers import load_subscribers
@@ -62,7 +69,12 @@ def render_previews(settings: Settings, *, day: Day, out: Path, only: str | None
     ledger = Ledger(path) if path.exists() else None
     try:
         entries = write_previews(
-            out, day=day, subscribers=subscribers, renderer=renderer, ledger=ledger
+            out,
+            day=day,
+            subscribers=subscribers,
+            renderer=renderer,
+            ledger=ledger,
+            archive=archive_of(settings),
         )
     finally:
         if ledger:
@@ -77,12 +89,16 @@ def write_previews(
     subscribers: Sequence[Subscriber],
     renderer: Renderer,
     ledger: Ledger | None,
+    archive: Archive,
 ) -> list[PreviewEntry]:
-    """Render each subscriber's email into ``out`` and write ``index.html`` linking them."""
+    """Render each subscriber's email into ``out`` and write ``index.html`` linking them.
+
+    Each digest is the one the run would send: with catch-up and weekly days from ``archive``.
+    """
     entries = []
-    rankings = rank_all(day.papers, subscribers)
+    rankings = rank_pool(subscribers, day, ledger, archive)
     for subscriber in subscribers:
-        digest = digest_for(subscriber, day, ledger, rankings)
+        digest = digest_for(subscriber, day, ledger, rankings, archive=archive)
         rendered = renderer.render(digest)
         html_file, text_file = f"{subscriber.slug}.html", f"{subscriber.slug}.txt"
         write_atomic(out / html_file, rendered.html)

@@ -219,10 +219,16 @@ class PaperIndex:
     _author_cache: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def digest(
-        self, subscriber: Subscriber, day: date, *, already_sent: frozenset[str] = frozenset()
+        self,
+        subscriber: Subscriber,
+        day: date,
+        *,
+        already_sent: frozenset[str] = frozenset(),
+        among: frozenset[str] | None = None,
     ) -> Digest:
-        """The digest ``subscriber`` gets for ``day`` from these papers."""
-        return self.rank([subscriber]).digest(subscriber, day, already_sent=already_sent)
+        """The digest ``subscriber`` gets for ``day`` from these papers (or those ``among``)."""
+        rankings = self.rank([subscriber])
+        return rankings.digest(subscriber, day, already_sent=already_sent, among=among)
 
     def rank(self, subscribers: Sequence[Subscriber]) -> Rankings:
         """Score every subscriber against every paper at once (sparse matrix products)."""
@@ -373,11 +379,20 @@ class Rankings:
     followed: sparse.csr_matrix
 
     def digest(
-        self, subscriber: Subscriber, day: date, *, already_sent: frozenset[str] = frozenset()
+        self,
+        subscriber: Subscriber,
+        day: date,
+        *,
+        already_sent: frozenset[str] = frozenset(),
+        among: frozenset[str] | None = None,
     ) -> Digest:
-        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest)."""
+        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest).
+
+        ``among``, when given, limits the candidates to those paper ids (the days the digest
+        covers, when the index holds several days' papers).
+        """
         if subscriber.email not in self.rows:
-            return self.index.digest(subscriber, day, already_sent=already_sent)
+            return self.index.digest(subscriber, day, already_sent=already_sent, among=among)
         row, index = self.rows[subscriber.email], self.index
         cols, scores = _row(self.relevance, row)
         followed = np.isin(cols, _row(self.followed, row)[0])
@@ -385,6 +400,8 @@ class Rankings:
         keep &= ~np.isin(cols, _row(self.excluded, row)[0])
         keep &= index.upvotes[cols] >= subscriber.min_upvotes
         keep &= index.in_categories(cols, subscriber.categories)
+        if among is not None and len(among) < len(index.papers):
+            keep &= np.isin(cols, [index.position[pid] for pid in among if pid in index.position])
         if already_sent:
             sent = [index.position[pid] for pid in already_sent if pid in index.position]
             keep &= ~np.isin(cols, sent)

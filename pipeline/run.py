@@ -10,25 +10,46 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import cache, partial
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from pipeline import delivery, ranking
 from pipeline.errors import ExitCode, UsageError, worst_exit_code
 from pipeline.ledger import Ledger, State
-from pipeline.models import Day, DeliveryResult, DeliveryStatus, Digest, RunReport, Subscriber
+from pipeline.lock import run_lock
+from pipeline.models import (
+    Day,
+    DeliveryResult,
+    DeliveryStatus,
+    Digest,
+    Paper,
+    RunReport,
+    Subscriber,
+)
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings
 from pipeline.sources import gather_day
-from pipeline.sources.archive import write_atomic
+from pipeline.sources.archive import load_day, write_atomic
 from pipeline.subscribers import SubscriberSet, load_subscribers
 
 log = logging.getLogger(__name__)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: A digest draws on at most this many days: a daily subscriber's missed days, a weekly one's week.
+CATCH_UP_DAYS = 7
+#: Archived days by date (None when a day was never gathered).
+Archive = Callable[[date], Day | None]
+
+
+def _no_archive(_day: date) -> Day | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +60,103 @@ class Delivery:
     from_address: str
     unsubscribe_url: str | None = None
     concurrency: int = 4
-    max_attempts: int = 5
-    sleep: delivery.Sleep = field(default=asyncio.sleep)
+    retry: delivery.Retry = field(default_factory=delivery.Retry)
+    signer: delivery.DkimSigner | None = None
+    resend_uncertain: bool = False
+
+
+class Progress(Protocol):
+    """Told how many subscribers a run serves, then of each result as it comes."""
+
+    def start(self, total: int) -> None:
+        """The run is about to serve ``total`` subscribers."""
+
+    def advance(self, result: DeliveryResult) -> None:
+        """One subscriber is done."""
+
+    def finish(self) -> None:
+        """Every subscriber is done (or the run stopped)."""
+
+
+class NoProgress:
+    """A progress that shows nothing."""
+
+    def start(self, total: int) -> None:
+        """Nothing to show."""
+
+    def advance(self, result: DeliveryResult) -> None:
+        """Nothing to show."""
+
+    def finish(self) -> None:
+        """Nothing to show."""
+
+
+# --- what a digest covers ------------------------------------------------------------------------
+
+
+def covered_days(subscriber: Subscriber, day: date, ledger: Ledger | None) -> tuple[date, ...]:
+    """The days whose papers ``subscriber``'s digest for ``day`` draws on, oldest first.
+
+    Weekly: the 7 days ending on ``day``. Daily: ``day``, plus the days since the last day the
+    subscriber was served (at most 7 days in all); a new subscriber starts with ``day``.
+    """
+    earliest = day - timedelta(days=CATCH_UP_DAYS - 1)
+    if subscriber.frequency == "weekly":
+        start = earliest
+    else:
+        last = ledger.last_covered(subscriber.email, before=day) if ledger else None
+        start = day if last is None else max(last + timedelta(days=1), earliest)
+    return tuple(start + timedelta(days=n) for n in range((day - start).days + 1))
+
+
+def papers_of(
+    days: Sequence[date], day: Day, archive: Archive
+) -> tuple[tuple[date, ...], list[Paper]]:
+    """The archived days among ``days`` (the run's own day always counts) and their papers.
+
+    Newest day first, each paper once; a day that is not in the archive is simply not covered.
+    """
+    found: list[date] = []
+    papers: list[Paper] = []
+    seen: set[str] = set()
+    for when in sorted(days, reverse=True):
+        archived = day if when == day.day else archive(when)
+        if archived is None:
+            continue
+        found.append(when)
+        for paper in archived.papers:
+            if paper.id not in seen:
+                seen.add(paper.id)
+                papers.append(paper)
+    return tuple(sorted(found)), papers
+
+
+def plan(
+    subscriber: Subscriber,
+    day: Day,
+    ledger: Ledger | None,
+    archive: Archive = _no_archive,
+    rankings: ranking.Rankings | None = None,
+) -> tuple[Digest, tuple[date, ...]]:
+    """The digest ``subscriber`` gets for ``day`` and the days it covers; never a paper twice.
+
+    ``rankings`` holds the run's scores for every subscriber over the papers of every day some
+    digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
+    """
+    sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
+    covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
+    if rankings is None:
+        rankings = ranking.rank_all(papers, [subscriber])
+    among = frozenset(p.id for p in papers)
+    return rankings.digest(subscriber, day.day, already_sent=sent, among=among), covers
+
+
+def rank_pool(
+    subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
+) -> ranking.Rankings:
+    """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
+    days = {when for s in subscribers for when in covered_days(s, day.day, ledger)}
+    return ranking.rank_all(papers_of(sorted(days), day, archive)[1], subscribers)
 
 
 def digest_for(
@@ -48,16 +164,11 @@ def digest_for(
     day: Day,
     ledger: Ledger | None,
     rankings: ranking.Rankings | None = None,
+    *,
+    archive: Archive = _no_archive,
 ) -> Digest:
-    """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them.
-
-    ``rankings`` holds the run's scores for every subscriber (``ranking.rank_all``, once a run);
-    without it the day's papers are ranked for this subscriber alone.
-    """
-    sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
-    if rankings is None:
-        rankings = ranking.rank_all(day.papers, [subscriber])
-    return rankings.digest(subscriber, day.day, already_sent=sent)
+    """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them."""
+    return plan(subscriber, day, ledger, archive, rankings)[0]
 
 
 def skip_reason(subscriber: Subscriber, day: date) -> str | None:
@@ -69,6 +180,16 @@ def skip_reason(subscriber: Subscriber, day: date) -> str | None:
     return None
 
 
+# --- one day's run -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Breaker:
+    """Once the server is unreachable after retries, the run stops knocking (exit 69)."""
+
+    reason: str = ""
+
+
 async def run_day(
     *,
     day: Day,
@@ -76,17 +197,25 @@ async def run_day(
     renderer: Renderer,
     ledger: Ledger,
     delivery_to: Delivery,
+    archive: Archive = _no_archive,
     dry_run: bool = False,
     problems: Sequence[str] = (),
-    progress: Callable[[DeliveryResult], None] = lambda _result: None,
+    invalid_subscribers: int = 0,
+    progress: Progress | None = None,
 ) -> RunReport:
-    """Serve every subscriber for ``day`` and report what happened to each."""
+    """Serve every subscriber for ``day`` and report what happened to each.
+
+    ``concurrency`` workers each own one transport (one persistent SMTP connection) and take the
+    next subscriber until none is left.
+    """
     queue: asyncio.Queue[Subscriber] = asyncio.Queue()
     for subscriber in subscribers:
         queue.put_nowait(subscriber)
     results: list[DeliveryResult] = []
-    rankings = ranking.rank_all(day.papers, subscribers)  # every subscriber scored at once
+    rankings = rank_pool(subscribers, day, ledger, archive)  # every subscriber scored at once
     warnings: list[str] = []
+    breaker = _Breaker()
+    shown = progress or NoProgress()
 
     async def worker() -> None:
         transport = delivery_to.transport_factory()
@@ -101,16 +230,22 @@ async def run_day(
                     ledger=ledger,
                     how=delivery_to,
                     transport=transport,
+                    archive=archive,
+                    breaker=breaker,
                     dry_run=dry_run,
                     warnings=warnings,
                 )
                 results.append(result)
-                progress(result)
+                shown.advance(result)
         finally:
             await transport.close()
 
-    workers = max(1, min(delivery_to.concurrency, len(subscribers)))
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    shown.start(len(subscribers))
+    try:
+        workers = max(1, min(delivery_to.concurrency, len(subscribers)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        shown.finish()
     order = {s.email: i for i, s in enumerate(subscribers)}
     results.sort(key=lambda r: order[r.email])
     return RunReport(
@@ -119,22 +254,40 @@ async def run_day(
         papers_gathered=len(day.papers),
         results=tuple(results),
         problems=tuple(problems),
+        invalid_subscribers=invalid_subscribers,
         skipped_items=day.skipped,
         warnings=tuple(warnings),
     )
 
 
-def _settled(subscriber: Subscriber, day: date, ledger: Ledger) -> DeliveryResult | None:
-    """The result for a subscriber who gets nothing today whatever the papers, or None."""
+def _settled(
+    subscriber: Subscriber, day: date, ledger: Ledger, *, resend_uncertain: bool
+) -> DeliveryResult | None:
+    """The result for a subscriber whose digest for ``day`` is decided already, or None."""
+    email = subscriber.email
     if reason := skip_reason(subscriber, day):
-        return DeliveryResult(subscriber.email, day, DeliveryStatus.SKIPPED, detail=reason)
-    state = ledger.state(subscriber.email, day)
+        return DeliveryResult(email, day, DeliveryStatus.SKIPPED, detail=reason)
+    state = ledger.state(email, day)
     if state is State.SENT:
-        return DeliveryResult(subscriber.email, day, DeliveryStatus.ALREADY_SENT)
+        return DeliveryResult(email, day, DeliveryStatus.ALREADY_SENT)
     if state is State.FAILED_PERMANENT:
-        detail = "refused permanently on an earlier run; not retried"
-        return DeliveryResult(subscriber.email, day, DeliveryStatus.SKIPPED, detail=detail)
+        detail = f"refused on an earlier run, not retried: {ledger.detail(email, day)}"
+        return DeliveryResult(email, day, DeliveryStatus.FAILED_PERMANENT, detail=detail)
+    if state is State.UNCERTAIN and not resend_uncertain:
+        detail = (
+            f"uncertain since an earlier run, not resent: {ledger.detail(email, day)} "
+            "(check the server's log; --resend-uncertain sends it again)"
+        )
+        return DeliveryResult(email, day, DeliveryStatus.UNCERTAIN, detail=detail)
     return None
+
+
+_OUTCOMES = {
+    delivery.Outcome.SENT: (State.SENT, DeliveryStatus.SENT),
+    delivery.Outcome.PERMANENT: (State.FAILED_PERMANENT, DeliveryStatus.FAILED_PERMANENT),
+    delivery.Outcome.TRANSIENT: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
+    delivery.Outcome.UNCERTAIN: (State.UNCERTAIN, DeliveryStatus.UNCERTAIN),
+}
 
 
 async def _serve(
@@ -146,16 +299,21 @@ async def _serve(
     ledger: Ledger,
     how: Delivery,
     transport: delivery.Transport,
+    archive: Archive,
+    breaker: _Breaker,
     dry_run: bool,
     warnings: list[str],
 ) -> DeliveryResult:
+    """Rank, render and deliver one subscriber's digest, with the ledger before and after."""
     email, when = subscriber.email, day.day
-    if settled := _settled(subscriber, when, ledger):
+    if settled := _settled(subscriber, when, ledger, resend_uncertain=how.resend_uncertain):
         return settled
-    digest = digest_for(subscriber, day, ledger, rankings)
+    digest, covers = plan(subscriber, day, ledger, archive, rankings)
     count = len(digest.papers)
     if not digest.papers and not subscriber.send_empty:
-        return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND)
+        if not dry_run:
+            ledger.record_nothing(email, when)
+        return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers)
     rendered = renderer.render(digest)
     if rendered.trimmed:
         log.warning("%s: %s", email, rendered.trimmed)
@@ -164,23 +322,36 @@ async def _serve(
     message = delivery.build_message(
         rendered, from_address=how.from_address, unsubscribe_url=how.unsubscribe_url
     )
+    outgoing = delivery.prepare(message, day=when, signer=how.signer)
     if dry_run:
-        return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count)
-    ledger.claim(email, when, str(message["Message-ID"]), (s.paper.id for s in digest.papers))
-    outcome = await delivery.send_with_retries(
-        transport, message, email, max_attempts=how.max_attempts, sleep=how.sleep
-    )
-    if outcome.ok:
-        ledger.record(email, when, State.SENT, attempts=outcome.attempts)
-        return DeliveryResult(email, when, DeliveryStatus.SENT, papers=count)
-    state = State.FAILED_PERMANENT if outcome.permanent else State.FAILED_TRANSIENT
+        return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers)
+    if breaker.reason:
+        return DeliveryResult(
+            email,
+            when,
+            DeliveryStatus.FAILED_TRANSIENT,
+            papers=count,
+            detail=f"not attempted: {breaker.reason}",
+            unreachable=True,
+            covers=covers,
+        )
+    ledger.claim(email, when, outgoing.message_id, (s.paper.id for s in digest.papers))
+    outcome = await delivery.send_with_retries(transport, outgoing, how.retry)
+    state, status = _OUTCOMES[outcome.outcome]
     ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)
-    log.warning("delivery to %s failed: %s", email, outcome.detail)
-    status = (
-        DeliveryStatus.FAILED_PERMANENT if outcome.permanent else DeliveryStatus.FAILED_TRANSIENT
-    )
+    if outcome.unreachable:
+        breaker.reason = breaker.reason or outcome.detail
+    if status is not DeliveryStatus.SENT:
+        log.warning("delivery to %s %s: %s", email, status.value, outcome.detail)
     return DeliveryResult(
-        email, when, status, papers=count, detail=outcome.detail, unreachable=outcome.unreachable
+        email,
+        when,
+        status,
+        papers=count,
+        detail=outcome.detail,
+        unreachable=outcome.unreachable,
+        attempts=outcome.attempts,
+        covers=covers,
     )
 
 
@@ -241,45 +412,67 @@ def run_batch(
     sleep: Callable[[float], None],
     only: Sequence[str] = (),
     dry_run: bool = False,
-    progress: Callable[[DeliveryResult], None] = lambda _result: None,
+    resend_uncertain: bool = False,
+    progress: Progress | None = None,
     transport_factory: Callable[[], delivery.Transport] | None = None,
     async_sleep: delivery.Sleep = asyncio.sleep,
+    clock: delivery.Clock = time.monotonic,
 ) -> RunReport:
-    """``papermail run``: gather → rank → render → deliver for every selected subscriber."""
-    subscriber_set = load_subscribers(settings.subscribers)
-    for problem in subscriber_set.problems:
-        log.error("%s", problem)
-    subscribers = select(subscriber_set, only)
-    renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
-    categories = categories_of(subscriber_set.subscribers)
-    papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
-    for item in papers.skipped:
-        log.warning("skipped upstream item %d from %s: %s", item.position, item.source, item.reason)
-    ledger = Ledger(ledger_path(settings))
-    try:
-        report = asyncio.run(
-            run_day(
-                day=papers,
-                subscribers=subscribers,
-                renderer=renderer,
-                ledger=ledger,
-                delivery_to=Delivery(
-                    transport_factory=transport_factory or delivery.transport_factory(settings),
-                    from_address=settings.from_address,
-                    unsubscribe_url=settings.unsubscribe_url,
-                    concurrency=settings.smtp_concurrency,
-                    max_attempts=settings.max_attempts,
-                    sleep=async_sleep,
-                ),
-                dry_run=dry_run,
-                problems=[str(p) for p in subscriber_set.problems],
-                progress=progress,
+    """``papermail run``: gather → rank → render → deliver for every selected subscriber.
+
+    A real run holds the state directory's lock throughout, so an overlapping run exits at once
+    (``LockedError``, exit 75); a dry run takes no lock and leaves the ledger untouched.
+    """
+    lock: AbstractContextManager[object] = (
+        nullcontext() if dry_run else run_lock(settings.state_dir)
+    )
+    with lock:
+        subscriber_set = load_subscribers(settings.subscribers)
+        for problem in subscriber_set.problems:
+            log.error("%s", problem)
+        subscribers = select(subscriber_set, only)
+        renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+        signer = delivery.dkim_signer(settings)
+        categories = categories_of(subscriber_set.subscribers)
+        papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
+        for item in papers.skipped:
+            log.warning(
+                "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
             )
+        how = Delivery(
+            transport_factory=transport_factory or delivery.transport_factory(settings),
+            from_address=settings.from_address,
+            unsubscribe_url=settings.unsubscribe_url,
+            concurrency=settings.smtp_concurrency,
+            retry=delivery.Retry(
+                max_attempts=settings.max_attempts,
+                sleep=async_sleep,
+                limiter=delivery.RateLimiter(settings.smtp_rate, clock=clock, sleep=async_sleep),
+            ),
+            signer=signer,
+            resend_uncertain=resend_uncertain,
         )
-    finally:
-        ledger.close()
-    write_report(settings.state_dir, report)
-    return report
+        path = ledger_path(settings)
+        ledger = Ledger(None if dry_run and not path.exists() else path)
+        try:
+            report = asyncio.run(
+                run_day(
+                    day=papers,
+                    subscribers=subscribers,
+                    renderer=renderer,
+                    ledger=ledger,
+                    delivery_to=how,
+                    archive=archive_of(settings),
+                    dry_run=dry_run,
+                    problems=[str(p) for p in subscriber_set.problems],
+                    invalid_subscribers=subscriber_set.rejected,
+                    progress=progress,
+                )
+            )
+        finally:
+            ledger.close()
+        log.info("run report: %s", write_report(settings.state_dir, report))
+        return report
 
 
 def explain(
@@ -298,10 +491,15 @@ def explain(
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:
-        return digest_for(subscriber, papers, ledger)
+        return digest_for(subscriber, papers, ledger, archive=archive_of(settings))
     finally:
         if ledger:
             ledger.close()
+
+
+def archive_of(settings: Settings) -> Archive:
+    """The archived days, each read from disk at most once per run."""
+    return cache(partial(load_day, settings.state_dir))
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -318,12 +516,15 @@ def write_report(state_dir: Path, report: RunReport) -> Path:
 
 
 def exit_code_for(report: RunReport) -> int:
-    """SPEC's exit code for what a run did (the first of 69, 75, 67, 65 that applies)."""
+    """SPEC's exit code for what a run did (the first of 69, 75, 67, 65 that applies).
+
+    An uncertain digest counts as 75: the operator should look (the next run does not resend it).
+    """
     codes = {ExitCode.OK}
     for result in report.results:
         if result.unreachable:
             codes.add(ExitCode.UNAVAILABLE)
-        elif result.status is DeliveryStatus.FAILED_TRANSIENT:
+        elif result.status in (DeliveryStatus.FAILED_TRANSIENT, DeliveryStatus.UNCERTAIN):
             codes.add(ExitCode.TEMP_FAIL)
         elif result.status is DeliveryStatus.FAILED_PERMANENT:
             codes.add(ExitCode.NO_USER)

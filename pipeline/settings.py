@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     smtp_rate: float | None = Field(default=None, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     http_timeout: float = Field(default=30.0, gt=0)
+    smtp_timeout: float = Field(default=60.0, gt=0)
+    dkim_key_file: Path | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
 
     @model_validator(mode="after")
     def _derive_security(self) -> Settings:
@@ -59,6 +63,12 @@ class Settings(BaseSettings):
             raise ValueError("PAPERMAIL_UNSUBSCRIBE_URL must contain {email}")
         if self.smtp_password is not None and not self.smtp_username:
             raise ValueError("PAPERMAIL_SMTP_PASSWORD is set but PAPERMAIL_SMTP_USERNAME is not")
+        dkim = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
+        if any(dkim) and not all(dkim):
+            raise ValueError(
+                "DKIM signing needs all of PAPERMAIL_DKIM_KEY_FILE, PAPERMAIL_DKIM_SELECTOR "
+                "and PAPERMAIL_DKIM_DOMAIN"
+            )
         return self
 
     @property

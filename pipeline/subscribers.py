@@ -57,10 +57,12 @@ TOPIC_FIELDS = tuple(_TopicModel.model_fields)
 
 @dataclass(frozen=True, slots=True)
 class SubscriberSet:
-    """The valid subscribers found, and every problem found beside them."""
+    """The valid subscribers found, every problem found beside them, and how many entries (or
+    whole files) those problems made unusable."""
 
     subscribers: tuple[Subscriber, ...]
     problems: tuple[Problem, ...]
+    rejected: int = 0
 
 
 def load_subscribers(path: Path) -> SubscriberSet:
@@ -73,8 +75,12 @@ def load_subscribers(path: Path) -> SubscriberSet:
     subscribers: list[Subscriber] = []
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
+    rejected = 0
     for file in files:
         for entry in _load_file(file, problems):
+            if entry.subscriber is None:
+                rejected += 1
+                continue
             key = entry.subscriber.email.lower()
             if key in seen:
                 problems.append(
@@ -85,10 +91,11 @@ def load_subscribers(path: Path) -> SubscriberSet:
                         f"{entry.subscriber.email} is also in {seen[key]}",
                     )
                 )
+                rejected += 1
                 continue
             seen[key] = file
             subscribers.append(entry.subscriber)
-    return SubscriberSet(tuple(subscribers), tuple(problems))
+    return SubscriberSet(tuple(subscribers), tuple(problems), rejected)
 
 
 def _yaml_files(directory: Path) -> Iterator[Path]:
@@ -98,29 +105,31 @@ def _yaml_files(directory: Path) -> Iterator[Path]:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    subscriber: Subscriber
+    subscriber: Subscriber | None  # None: the entry (or the whole file) was rejected
     line: int
 
 
 def _load_file(file: Path, problems: list[Problem]) -> Iterator[_Entry]:
-    """Yield the valid subscribers of one file, appending a Problem for everything else."""
+    """Yield every entry of one file (None for a rejected one), appending a Problem for each
+    thing wrong; a file that cannot be read at all yields one rejected entry."""
     try:
         node = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         problems.append(Problem(file, line, "yaml", str(exc.problem or exc)))
+        yield _Entry(None, line)
         return
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         problems.append(Problem(file, 1, "file", str(exc)))
+        yield _Entry(None, 1)
         return
     if node is None:
         problems.append(Problem(file, 1, "file", "is empty; expected a subscriber or a list"))
+        yield _Entry(None, 1)
         return
     entries = node.value if isinstance(node, yaml.SequenceNode) else [node]
     for entry in entries:
-        subscriber = _validate(file, entry, problems)
-        if subscriber is not None:
-            yield _Entry(subscriber, entry.start_mark.line + 1)
+        yield _Entry(_validate(file, entry, problems), entry.start_mark.line + 1)
 
 
 def _validate(file: Path, node: yaml.Node, problems: list[Problem]) -> Subscriber | None:

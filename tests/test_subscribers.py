@@ -171,6 +171,7 @@ def test_in_a_list_the_good_entry_survives_the_bad_one(tmp_path: Path) -> None:
     )
     loaded = load_subscribers(path)
     assert [s.email for s in loaded.subscribers] == ["good@example.org"]
+    assert loaded.rejected == 1, "two problems, one rejected subscriber"
     assert problems_of(path) == [
         "i.yaml:4: topics[0].keywords: must not be empty",
         "i.yaml:5: frequency: expected one of daily, weekly; got 'sometimes'",

@@ -1,0 +1,231 @@
+"""The message itself: headers, encoding, injection-proofing, line limits, DKIM; rate, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pipeline import delivery
+from pipeline.errors import SettingsError
+from pipeline.models import Digest, RenderedEmail, Subscriber, Topic
+from pipeline.settings import load_settings
+
+DAY = date(2026, 1, 1)
+FROM = "digest@papers.example.org"
+
+
+def rendered(
+    *,
+    email: str = "ada@example.org",
+    name: str | None = "Ada Lovelace",
+    subject: str = "papermail · 1 Jan 2026: 3 papers — Grokking",
+    html: str = "<p>Hello</p>",
+    text: str = "Hello",
+    day: date = DAY,
+) -> RenderedEmail:
+    """A rendered email for one subscriber, with the given parts."""
+    subscriber = Subscriber(email=email, name=name, topics=(Topic("T", ("t",)),))
+    return RenderedEmail(Digest(subscriber, day, ()), subject, html, text)
+
+
+def wire(message: EmailMessage, signer: delivery.DkimSigner | None = None) -> bytes:
+    """The bytes that would go on the wire."""
+    return delivery.prepare(message, day=DAY, signer=signer).data
+
+
+def parsed(data: bytes) -> EmailMessage:
+    """Parse wire bytes back into a message."""
+    msg = message_from_bytes(data, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_headers_and_parts() -> None:
+    """From, To with the name, Subject, Date, List-Id, mailto unsubscribe; text then HTML."""
+    now = datetime(2026, 1, 2, 6, 15, tzinfo=UTC)
+    msg = parsed(wire(delivery.build_message(rendered(), from_address=FROM, now=now)))
+    assert msg["From"] == f"papermail <{FROM}>"
+    assert msg["To"] == "Ada Lovelace <ada@example.org>"
+    assert msg["Subject"] == "papermail · 1 Jan 2026: 3 papers — Grokking"
+    assert msg["Date"] == "Fri, 02 Jan 2026 06:15:00 +0000"
+    assert msg["List-Id"] == "papermail digest <digest.papers.example.org>"
+    assert msg["List-Unsubscribe"] == f"<mailto:{FROM}?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None, "one-click needs an https link"
+    assert msg.get_content_type() == "multipart/alternative"
+    kinds = [part.get_content_type() for part in msg.iter_parts()]
+    assert kinds == ["text/plain", "text/html"]
+
+
+def test_https_unsubscribe_adds_one_click_post() -> None:
+    """With PAPERMAIL_UNSUBSCRIBE_URL the https link comes first, with RFC 8058's Post header."""
+    msg = delivery.build_message(
+        rendered(email="a+b@example.org"),
+        from_address=FROM,
+        unsubscribe_url="https://papers.example.org/unsub?e={email}",
+    )
+    assert msg["List-Unsubscribe"] == (
+        "<https://papers.example.org/unsub?e=a%2Bb@example.org>, "
+        f"<mailto:{FROM}?subject=unsubscribe>"
+    )
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_message_id_is_stable_per_subscriber_and_day() -> None:
+    """The same subscriber and day give the same Message-ID; another day or reader another."""
+    first = delivery.build_message(rendered(), from_address=FROM)["Message-ID"]
+    again = delivery.build_message(rendered(), from_address=FROM)["Message-ID"]
+    other_day = delivery.build_message(rendered(day=date(2026, 1, 2)), from_address=FROM)
+    other_reader = delivery.build_message(rendered(email="bob@example.org"), from_address=FROM)
+    assert first == again
+    assert first.endswith("@papers.example.org>")
+    assert len({first, other_day["Message-ID"], other_reader["Message-ID"]}) == 3
+
+
+def test_non_ascii_name_and_subject_are_encoded() -> None:
+    """Names and subjects outside ASCII are RFC 2047 encoded on the wire and read back intact."""
+    msg = delivery.build_message(
+        rendered(name="Ådá Lövelace, Countess", subject="papermail · Über Grokking ✓"),
+        from_address=FROM,
+    )
+    data = wire(msg)
+    assert data.isascii()
+    assert b"=?utf-8?" in data
+    back = parsed(data)
+    assert back["To"].addresses[0].display_name == "Ådá Lövelace, Countess"
+    assert back["Subject"] == "papermail · Über Grokking ✓"
+
+
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\x0b", "\x85"])
+def test_upstream_text_cannot_inject_a_header(breaker: str) -> None:
+    """A line break of any kind in a title or a name never starts a header of its own."""
+    msg = delivery.build_message(
+        rendered(
+            name=f"Eve{breaker}Bcc: spy@evil.example",
+            subject=f"Nice paper{breaker}Bcc: spy@evil.example{breaker}{breaker}body",
+        ),
+        from_address=FROM,
+    )
+    back = parsed(wire(msg))
+    assert back["Bcc"] is None
+    assert len(back.get_all("Subject") or []) == 1
+    assert "spy@evil.example" in back["Subject"], "kept as text, on one line"
+    assert [a.addr_spec for a in back["To"].addresses] == ["ada@example.org"]
+
+
+def test_every_line_fits_smtp_limits() -> None:
+    """A 5,000-character HTML line and text line still go out in lines far below 998 octets."""
+    long_html = "<p>" + "x" * 5000 + "</p>"
+    long_text = "y" * 5000 + "\n.\n.leading dot\n"
+    data = wire(delivery.build_message(rendered(html=long_html, text=long_text), from_address=FROM))
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+    back = parsed(data)
+    text = back.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert text.get_content().startswith("y" * 5000)
+
+
+# --- DKIM ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key_pair() -> tuple[bytes, bytes]:
+    """A 2048-bit RSA key: the private key as PEM, the public key's DNS TXT record."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def dkim_settings(tmp_path: Path, key: bytes) -> delivery.DkimSigner | None:
+    """The signer built from PAPERMAIL_DKIM_* settings with ``key`` in a file."""
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(key)
+    settings = load_settings(
+        dkim_key_file=key_file, dkim_selector="pm2026", dkim_domain="papers.example.org"
+    )
+    return delivery.dkim_signer(settings)
+
+
+def test_a_signed_message_verifies_against_the_public_key(
+    env: Path, tmp_path: Path, key_pair: tuple[bytes, bytes]
+) -> None:
+    """dkimpy verifies the signature with the test key (looked up by a function, not DNS)."""
+    private, txt = key_pair
+    signer = dkim_settings(tmp_path, private)
+    assert signer is not None
+    msg = delivery.build_message(
+        rendered(), from_address=FROM, unsubscribe_url="https://papers.example.org/u/{email}"
+    )
+    data = wire(msg, signer)
+    assert data.startswith(b"DKIM-Signature: ")
+    looked_up: list[bytes] = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        looked_up.append(name)
+        return txt
+
+    assert dkim.verify(data, dnsfunc=dns)
+    assert looked_up == [b"pm2026._domainkey.papers.example.org."]
+    signature = parsed(data)["DKIM-Signature"].replace(" ", "").lower()
+    assert "list-unsubscribe:list-unsubscribe-post" in signature, "RFC 8058 asks for both"
+    tampered = data.replace(b"Hello", b"Jello")
+    assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_dkim_settings_must_be_complete_and_the_key_usable(env: Path, tmp_path: Path) -> None:
+    """Half the DKIM settings, a missing key file or a key that is no key: exit 78 messages."""
+    with pytest.raises(SettingsError, match="PAPERMAIL_DKIM_SELECTOR"):
+        load_settings(dkim_key_file=tmp_path / "k.pem")
+    with pytest.raises(SettingsError, match="cannot read"):
+        delivery.dkim_signer(
+            load_settings(dkim_key_file=tmp_path / "k.pem", dkim_selector="s", dkim_domain="d.org")
+        )
+    with pytest.raises(SettingsError, match="cannot sign with this key"):
+        dkim_settings(
+            tmp_path, b"-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n"
+        )
+    assert delivery.dkim_signer(load_settings()) is None
+
+
+# --- rate and backoff ----------------------------------------------------------------------------
+
+
+def test_rate_limiter_spaces_slots_evenly() -> None:
+    """At 4 messages/s, five immediate requests leave at 0, 0.25, 0.5, 0.75 and 1.0 s."""
+    now = [0.0]
+    leaving: list[float] = []
+
+    async def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    async def five() -> None:
+        limiter = delivery.RateLimiter(4, clock=lambda: now[0], sleep=advance)
+        for _ in range(5):
+            await limiter.wait()
+            leaving.append(now[0])
+
+    asyncio.run(five())
+    assert leaving == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
+    """Each wait is between half and all of 2, 4, 8 … seconds, never above the ceiling."""
+    low = delivery.Retry(jitter=lambda: 0.0, max_delay=20.0)
+    high = delivery.Retry(jitter=lambda: 1.0, max_delay=20.0)
+    assert [low.delay(n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 8.0, 10.0]
+    assert [high.delay(n) for n in (1, 2, 3, 4, 5)] == [2.0, 4.0, 8.0, 16.0, 20.0]

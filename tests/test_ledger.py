@@ -1,0 +1,59 @@
+"""The SQLite ledger: states, the papers that may have reached a subscriber, the last served day."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pipeline.ledger import Ledger, State
+
+D1, D2, D3, D4 = (date(2026, 1, n) for n in (1, 2, 3, 4))
+
+
+def test_a_claim_survives_reopening_and_is_overwritten_by_the_outcome(tmp_path: Path) -> None:
+    """``sending`` is on disk before the send; the outcome replaces it; addresses fold case."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.claim("Ada@Example.org", D1, "<id@x>", ["2601.00001"])
+    ledger.close()
+    again = Ledger(tmp_path / "ledger.sqlite3")
+    assert again.state("ada@example.org", D1) is State.SENDING
+    again.record("ada@example.org", D1, State.FAILED_TRANSIENT, attempts=3, detail="451 later")
+    assert again.state("ADA@example.org", D1) is State.FAILED_TRANSIENT
+    assert again.detail("ada@example.org", D1) == "451 later"
+    assert again.state("ada@example.org", D2) is None
+    again.close()
+
+
+def test_papers_that_may_have_arrived_are_never_offered_again(tmp_path: Path) -> None:
+    """Sent, in-flight and uncertain digests' papers count as sent; failed ones' do not."""
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    outcomes = {D1: State.SENT, D2: State.UNCERTAIN, D3: State.FAILED_PERMANENT}
+    for n, (day, state) in enumerate(outcomes.items()):
+        ledger.claim("ada@example.org", day, f"<{n}@x>", [f"p{n}"])
+        ledger.record("ada@example.org", day, state, attempts=1)
+    ledger.claim("ada@example.org", D4, "<4@x>", ["p4"])  # in flight when a run died
+    assert ledger.sent_papers("ada@example.org", other_than=D4) == {"p0", "p1"}
+    assert ledger.sent_papers("ada@example.org", other_than=D1) == {"p1", "p4"}
+    assert ledger.sent_papers("bob@example.org", other_than=D1) == frozenset()
+
+
+def test_last_covered_day_counts_served_days_even_with_nothing_to_send(tmp_path: Path) -> None:
+    """Sent or nothing-to-send days count as served; failed days and later days do not."""
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    assert ledger.last_covered("ada@example.org", before=D4) is None
+    ledger.claim("ada@example.org", D1, "<1@x>", ["p"])
+    ledger.record("ada@example.org", D1, State.SENT, attempts=1)
+    ledger.record_nothing("ada@example.org", D2)
+    ledger.claim("ada@example.org", D3, "<3@x>", ["q"])
+    ledger.record("ada@example.org", D3, State.FAILED_TRANSIENT, attempts=5)
+    assert ledger.last_covered("ada@example.org", before=D4) == D2
+    assert ledger.last_covered("ada@example.org", before=D2) == D1
+
+
+def test_a_scratch_ledger_writes_no_file(tmp_path: Path) -> None:
+    """``Ledger(None)`` (a dry run without a ledger) lives in memory only."""
+    ledger = Ledger(None)
+    ledger.record_nothing("ada@example.org", D1)
+    assert ledger.state("ada@example.org", D1) is State.NOTHING
+    ledger.close()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,133 @@
+"""Real processes: ``python -m pipeline run`` killed with SIGKILL mid-run, and two runs at once.
+
+The SMTP server runs in the test process and holds DATA at a gate, so the test decides when the
+run is "halfway" — no timing involved.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.sources.archive import save_day
+from pipeline.sources.sample import SAMPLE_DAY
+from tests.conftest import free_port
+from tests.faults import Faults, FaultyServer, faulty_server, sample_day, write_subscribers
+
+DAY = SAMPLE_DAY.isoformat()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A working directory with the sample day archived (runs need no paper source)."""
+    save_day(tmp_path / "var", sample_day())
+    return tmp_path
+
+
+def environment(home: Path, server: FaultyServer, readers: list[str]) -> dict[str, str]:
+    """The child's environment: ours without PAPERMAIL_*, pointed at the test's server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERMAIL_")}
+    env.update(
+        PAPERMAIL_SUBSCRIBERS=str(write_subscribers(home / "subs", readers)),
+        PAPERMAIL_STATE_DIR=str(home / "var"),
+        PAPERMAIL_OUTBOX=str(home / "outbox"),
+        PAPERMAIL_HF_API_URL=f"http://127.0.0.1:{free_port()}/nothing-here",
+        PAPERMAIL_ARXIV_API_URL=f"http://127.0.0.1:{free_port()}/nothing-here",
+        PAPERMAIL_SMTP_HOST=server.host,
+        PAPERMAIL_SMTP_PORT=str(server.port),
+        PAPERMAIL_SMTP_SECURITY="none",
+        PAPERMAIL_SMTP_CONCURRENCY="4",
+    )
+    return env
+
+
+def start(home: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``python -m pipeline run`` for the sample day."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--date", DAY],
+        cwd=home,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test started; any still running at the end are killed."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def ledger_states(home: Path) -> dict[str, str]:
+    """Each recipient's ledger state."""
+    with sqlite3.connect(home / "var" / "ledger.sqlite3") as db:
+        return dict(db.execute("SELECT email, state FROM digests").fetchall())
+
+
+def test_a_run_killed_halfway_and_rerun_delivers_everyone_repeating_only_in_flight(
+    home: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """SIGKILL after 5 of 20 digests with 4 in flight: the rerun sends the rest, each once.
+
+    The 4 in-flight messages reached the server, but the run died before their 250 came back:
+    those, and only those, are repeated (SPEC: at most the messages in flight at a crash).
+    """
+    readers = [f"reader{n:02d}@example.org" for n in range(20)]
+    with faulty_server(Faults(accept_before_gate=5)) as server:
+        env = environment(home, server, readers)
+        first = start(home, env)
+        processes.append(first)
+        server.wait_until(lambda: len(server.held) == 4)
+        first.kill()
+        assert first.wait(timeout=30) == -9
+        in_flight = set(server.held)
+        assert len(server.messages) == 9, "5 acknowledged, 4 taken but not acknowledged"
+        server.gate.set()
+
+        rerun = start(home, env)
+        processes.append(rerun)
+        out, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+
+        counts = {r: server.received(r) for r in readers}
+    assert all(count >= 1 for count in counts.values()), counts
+    assert {r for r, count in counts.items() if count > 1} == in_flight
+    assert max(counts.values()) == 2, "an in-flight message is repeated at most once"
+    assert set(ledger_states(home).values()) == {"sent"}
+    assert "already sent                 5" in out
+    assert "sent                        15" in out
+
+
+def test_two_runs_started_at_once_one_sends_and_the_other_exits_75(
+    home: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """Both start together; the one without the lock exits 75 at once; everyone gets one."""
+    readers = [f"reader{n}@example.org" for n in range(6)]
+    with faulty_server(Faults(accept_before_gate=0)) as server:
+        env = environment(home, server, readers)
+        both = [start(home, env), start(home, env)]
+        processes.extend(both)
+        server.wait_until(lambda: any(proc.poll() is not None for proc in both))
+        (loser,) = [proc for proc in both if proc.poll() is not None]
+        (winner,) = [proc for proc in both if proc is not loser]
+        _, loser_err = loser.communicate(timeout=30)
+        assert loser.returncode == 75
+        assert "another papermail run (pid " in loser_err
+        server.gate.set()
+        out, err = winner.communicate(timeout=120)
+        assert winner.returncode == 0, err
+        assert {r: server.received(r) for r in readers} == dict.fromkeys(readers, 1)
+    assert "sent                         6" in out
