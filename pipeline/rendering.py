@@ -162,7 +162,7 @@ class Renderer:
                         )
                         near = slow[max(0, at - 60) : at + 40]
                         raise _NotStencilable(f"stencils and reference differ near {near!r}")
-        except (_NotStencilable, jinja2.TemplateError, TemplateError) as exc:
+        except (_NotStencilable, TemplateError) as exc:
             log.warning(
                 "%s: rendering each email the slow way (MJML and CSS inlining per email): %s",
                 self.templates_dir,
@@ -273,7 +273,7 @@ class Renderer:
         if self._stencils is not None:
             try:
                 return self._stencils.html(context)
-            except _NotStencilable as exc:  # e.g. a control character lxml refuses in a URL
+            except (_NotStencilable, TemplateError) as exc:  # e.g. a character lxml refuses
                 log.debug("rendering one email the reference way: %s", exc)
         return inline_css(compile_mjml(self._fill(context).mjml))
 
@@ -595,6 +595,8 @@ class _Stencils:
             return self._template.render(context)
         except jinja2.TemplateError as exc:
             raise _NotStencilable(_locate(exc)) from exc
+        except (TypeError, ValueError) as exc:  # arithmetic or the like on a per-email value
+            raise _NotStencilable(f"{HTML_TEMPLATE}: {exc}") from exc
 
     def _slot_reason(self, truths: tuple[bool, ...]) -> ReasonView:
         label, detail, text = (
@@ -945,8 +947,13 @@ def _environment(
     return env
 
 
+@functools.lru_cache(maxsize=16384)
 def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
-    """Fold a paragraph for the text part; words longer than a line (URLs) are never broken."""
+    """Fold a paragraph for the text part; words longer than a line (URLs) are never broken.
+
+    Kept per paragraph: a paper's title, authors and TL;DR are folded once per run, not once per
+    subscriber (textwrap was most of the per-email cost once the HTML came from stencils).
+    """
     return textwrap.fill(
         text,
         width=width,
