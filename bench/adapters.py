@@ -121,25 +121,25 @@ class StepTimes:
 
 
 def render_steps(r: rendering.Renderer, digest: Digest) -> StepTimes:
-    """Time Jinja fill, MJML compile, premailer inline and MIME build separately.
+    """Time the Jinja fill, MJML compile, premailer inline and MIME build of one email apart.
 
-    These are ``Renderer.fill``, ``rendering.compile_mjml`` and ``rendering.inline_css`` (what
-    ``Renderer.render`` runs for a digest that fits), then ``delivery.build_message`` flattened to
-    bytes; the harness test checks the HTML matches ``render``'s.
+    The renderer compiles and inlines each paper's card once per run and assembles emails from
+    those stencils, so: MJML is ``Renderer.prepare`` (this digest's cards not seen before, in one
+    document) and premailer ``Renderer.store`` (their CSS inlined), both zero once every paper
+    has been seen; Jinja is ``Renderer.assemble`` (values escaped into the stencils, and the text
+    part); then ``delivery.build_message`` flattened to bytes. This is what ``Renderer.render``
+    runs for a digest that fits; the harness test checks the HTML matches ``render``'s.
     """
     t0 = time.perf_counter()
-    filled = r.fill(digest)
+    pending = r.prepare(digest)
     t1 = time.perf_counter()
-    compiled = rendering.compile_mjml(filled.mjml)
+    r.store(pending)
     t2 = time.perf_counter()
-    html = rendering.inline_css(compiled)
+    rendered = r.assemble(digest)
     t3 = time.perf_counter()
-    rendered = RenderedEmail(
-        digest=digest, subject=rendering.subject_for(digest), html=html, text=filled.text
-    )
     message_bytes(rendered)
     t4 = time.perf_counter()
-    return StepTimes(t1 - t0, t2 - t1, t3 - t2, t4 - t3, html)
+    return StepTimes(t3 - t2, t1 - t0, t2 - t1, t4 - t3, rendered.html)
 
 
 # --- end to end ----------------------------------------------------------------------------------

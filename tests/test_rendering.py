@@ -375,3 +375,103 @@ def test_a_trimmed_digest_is_reported_and_only_what_was_sent_is_recorded(
     assert html is not None
     assert len(html.get_content().encode()) <= HTML_BUDGET
     assert "3 more papers matched today" in html.get_content()
+
+
+# --- the fast path (stencils) against the reference pipeline -------------------------------------
+
+ADVERSARIAL = (
+    NASTY,
+    "<script>alert(1)</script> & <b>bold</b> &amp; &lt;x&gt; &#39; ' \" `",
+    "{% raw %}{{ 7 * 7 }}{% endraw %} {# c #} {{ papers }} {% for x in y %}",
+    r"Learning $\phi^3$ with $O(n^2)$ and $\mathcal{O}(\log n)$ \$5",
+    "Pneumonoultramicroscopicsilicovolcanoconiosis" * 12,
+    "Ünïcödé ✓ 𝔘 — «quotes» ‹› \u00a0nbsp \u200bzwsp \u034f",  # noqa: RUF001
+    "  leading and trailing  ",
+    "line\nbreak\r\ncrlf\rcr\ttab",
+    "pm0v1e <pm-rank-x></pm-rank-x> <!-- comment --> <![CDATA[x]]>",
+    "",
+)
+
+
+def varied_digests() -> list[Digest]:
+    """Digests of 0, 1, 5, 10 and 30 papers, every optional field on and off, hostile text."""
+    out = []
+    names = (None, "Ada", 'Ada <Lovelace> & "Byron" {{ x }}', "  two\n lines ")
+    for size in (0, 1, 5, 10, 30):
+        for variant in range(4):
+            papers = []
+            for n in range(size):
+                nasty = ADVERSARIAL[(3 * n + 7 * variant) % len(ADVERSARIAL)]
+                reasons = (
+                    Reason(ReasonKind.TOPIC, nasty or "Topic", (nasty, "grokking")),
+                    Reason(ReasonKind.AUTHOR, f"Author {n} {nasty}"),
+                    Reason(ReasonKind.TOPIC, "No terms"),
+                )[: (n + variant) % 4]
+                changes: dict[str, object] = {
+                    "title": nasty or f"Paper {n}",
+                    "authors": tuple(f"{nasty} {j}" for j in range((n + variant) % 6)),
+                    "ai_summary": None if n % 3 == 0 else f"{nasty} summary. " * (n % 5),
+                    "abstract": f"{nasty}. Second sentence {n}. " * 8,
+                    "upvotes": (n * 7) % 3,
+                    "num_comments": (None, 0, 1, 5)[(n + variant) % 4],
+                    "github_url": None if (n + variant) % 2 else 'https://github.com/a/b?x=1&y="2"',
+                    "project_url": None if (n + variant) % 3 else "https://example.org/ü ber/<p>",
+                }
+                papers.append(ScoredPaper(paper(n, **changes), 1.0, reasons))
+            subscriber = dataclasses.replace(
+                SUBSCRIBER,
+                name=names[variant],
+                source_file=None if variant == 3 else Path(f"subscribers/{names[variant]}.yaml"),
+            )
+            out.append(Digest(subscriber, DAY if variant % 2 else date(2026, 2, 28), tuple(papers)))
+    return out
+
+
+@pytest.mark.parametrize("unsubscribe", [None, 'https://example.org/u?e={email}&list=<a b>"c"'])
+def test_stencils_give_exactly_the_reference_html(unsubscribe: str | None) -> None:
+    """Every varied digest, assembled from stencils, is byte for byte the plain pipeline's HTML."""
+    r = Renderer(DEFAULT_TEMPLATES, unsubscribe_url=unsubscribe)
+    assert r.fast
+    for d in varied_digests():
+        for tldr_chars, omitted in ((280, 0), (140, 1), (140, 7)):
+            fast = r.assemble(d, tldr_chars=tldr_chars, omitted=omitted)
+            assert fast.html == r.reference(d, tldr_chars=tldr_chars, omitted=omitted)
+            assert fast.text == r.fill(d, tldr_chars=tldr_chars, omitted=omitted).text
+
+
+def test_stencils_keep_hostile_text_literal() -> None:
+    """Markup, Jinja syntax and marker look-alikes in upstream text come out as plain text."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    html = r.render(digest(paper(title=ADVERSARIAL[8], ai_summary=NASTY))).html
+    assert "pm0v1e &lt;pm-rank-x&gt;&lt;/pm-rank-x&gt; &lt;!-- comment --&gt;" in html
+    assert "Attention &lt;is&gt; all &amp; you {{ need }}" in html
+    assert "<pm-" not in html
+
+
+def test_a_template_the_stencils_cannot_follow_is_rendered_the_reference_way(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A filter on a per-email value: a warning, and every email rendered the plain way."""
+    templates, _ = broken_templates(
+        tmp_path, "digest.mjml.j2", "{{ subscriber.email }}", "{{ subscriber.email | upper }}"
+    )
+    r = Renderer(templates)
+    assert not r.fast
+    assert "rendering each email the slow way" in caplog.text
+    email = r.render(digest(paper()))
+    assert "ADA@EXAMPLE.ORG" in email.html
+    assert email.html == r.reference(digest(paper()))
+
+
+def test_cards_are_compiled_once_per_paper() -> None:
+    """A second digest with the same papers compiles nothing; a new paper compiles one card."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    first = digest(paper(1), paper(2))
+    r.store(r.prepare(first))
+    assert r.prepare(digest(paper(2), paper(1))) is not None  # paper 2 on top: a new variant
+    r.store(r.prepare(digest(paper(2), paper(1))))
+    assert r.prepare(first) is None
+    assert r.prepare(digest(paper(2), paper(1))) is None
+    pending = r.prepare(digest(paper(1), paper(3)))
+    assert pending is not None
+    assert len(pending.keys) == 1
