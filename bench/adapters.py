@@ -101,7 +101,7 @@ def render(r: rendering.Renderer, digest: Digest) -> RenderedEmail:
 
 def message_bytes(rendered: RenderedEmail) -> bytes:
     """The MIME message as it goes on the wire."""
-    return delivery.build_message(rendered, from_address=FROM_ADDRESS).as_bytes()
+    return delivery.compose(rendered, from_address=FROM_ADDRESS).data
 
 
 def html_of(rendered: RenderedEmail) -> str:
@@ -127,7 +127,7 @@ def render_steps(r: rendering.Renderer, digest: Digest) -> StepTimes:
     those stencils, so: MJML is ``Renderer.prepare`` (this digest's cards not seen before, in one
     document) and premailer ``Renderer.store`` (their CSS inlined), both zero once every paper
     has been seen; Jinja is ``Renderer.assemble`` (values escaped into the stencils, and the text
-    part); then ``delivery.build_message`` flattened to bytes. This is what ``Renderer.render``
+    part); then ``delivery.compose`` (the wire bytes). This is what ``Renderer.render``
     runs for a digest that fits; the harness test checks the HTML matches ``render``'s.
     """
     t0 = time.perf_counter()

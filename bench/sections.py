@@ -224,7 +224,7 @@ def rendering_steps(sizes: Sizes) -> list[Row]:
             ("jinja", "HTML and text templates"),
             ("mjml", "mjml-python compile"),
             ("premailer", "CSS inlining"),
-            ("mime", "build_message + flatten to bytes"),
+            ("mime", "delivery.compose: headers and quoted-printable parts to wire bytes"),
         )
     ]
     total = statistics.median(s.jinja + s.mjml + s.premailer + s.mime for s in steps)

@@ -319,10 +319,12 @@ async def _serve(
         log.warning("%s: %s", email, rendered.trimmed)
         warnings.append(f"{email}: {rendered.trimmed}")
         digest, count = rendered.digest, len(rendered.digest.papers)
-    message = delivery.build_message(
-        rendered, from_address=how.from_address, unsubscribe_url=how.unsubscribe_url
+    outgoing = delivery.compose(
+        rendered,
+        from_address=how.from_address,
+        unsubscribe_url=how.unsubscribe_url,
+        signer=how.signer,
     )
-    outgoing = delivery.prepare(message, day=when, signer=how.signer)
     if dry_run:
         return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers)
     if breaker.reason:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -37,9 +38,11 @@ def rendered(
     return RenderedEmail(Digest(subscriber, day, ()), subject, html, text)
 
 
-def wire(message: EmailMessage, signer: delivery.DkimSigner | None = None) -> bytes:
-    """The bytes that would go on the wire."""
-    return delivery.prepare(message, day=DAY, signer=signer).data
+def wire(
+    email: RenderedEmail, *, signer: delivery.DkimSigner | None = None, **options: Any
+) -> bytes:
+    """The bytes that go on the wire for ``email``."""
+    return delivery.compose(email, from_address=FROM, signer=signer, **options).data
 
 
 def parsed(data: bytes) -> EmailMessage:
@@ -52,7 +55,7 @@ def parsed(data: bytes) -> EmailMessage:
 def test_headers_and_parts() -> None:
     """From, To with the name, Subject, Date, List-Id, mailto unsubscribe; text then HTML."""
     now = datetime(2026, 1, 2, 6, 15, tzinfo=UTC)
-    msg = parsed(wire(delivery.build_message(rendered(), from_address=FROM, now=now)))
+    msg = parsed(wire(rendered(), now=now))
     assert msg["From"] == f"papermail <{FROM}>"
     assert msg["To"] == "Ada Lovelace <ada@example.org>"
     assert msg["Subject"] == "papermail · 1 Jan 2026: 3 papers — Grokking"
@@ -92,11 +95,7 @@ def test_message_id_is_stable_per_subscriber_and_day() -> None:
 
 def test_non_ascii_name_and_subject_are_encoded() -> None:
     """Names and subjects outside ASCII are RFC 2047 encoded on the wire and read back intact."""
-    msg = delivery.build_message(
-        rendered(name="Ådá Lövelace, Countess", subject="papermail · Über Grokking ✓"),
-        from_address=FROM,
-    )
-    data = wire(msg)
+    data = wire(rendered(name="Ådá Lövelace, Countess", subject="papermail · Über Grokking ✓"))
     assert data.isascii()
     assert b"=?utf-8?" in data
     back = parsed(data)
@@ -107,14 +106,14 @@ def test_non_ascii_name_and_subject_are_encoded() -> None:
 @pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\x0b", "\x85"])
 def test_upstream_text_cannot_inject_a_header(breaker: str) -> None:
     """A line break of any kind in a title or a name never starts a header of its own."""
-    msg = delivery.build_message(
-        rendered(
-            name=f"Eve{breaker}Bcc: spy@evil.example",
-            subject=f"Nice paper{breaker}Bcc: spy@evil.example{breaker}{breaker}body",
-        ),
-        from_address=FROM,
+    back = parsed(
+        wire(
+            rendered(
+                name=f"Eve{breaker}Bcc: spy@evil.example",
+                subject=f"Nice paper{breaker}Bcc: spy@evil.example{breaker}{breaker}body",
+            )
+        )
     )
-    back = parsed(wire(msg))
     assert back["Bcc"] is None
     assert len(back.get_all("Subject") or []) == 1
     assert "spy@evil.example" in back["Subject"], "kept as text, on one line"
@@ -125,7 +124,7 @@ def test_every_line_fits_smtp_limits() -> None:
     """A 5,000-character HTML line and text line still go out in lines far below 998 octets."""
     long_html = "<p>" + "x" * 5000 + "</p>"
     long_text = "y" * 5000 + "\n.\n.leading dot\n"
-    data = wire(delivery.build_message(rendered(html=long_html, text=long_text), from_address=FROM))
+    data = wire(rendered(html=long_html, text=long_text))
     assert max(len(line) for line in data.split(b"\r\n")) <= 78
     back = parsed(data)
     text = back.get_body(preferencelist=("plain",))
@@ -168,10 +167,7 @@ def test_a_signed_message_verifies_against_the_public_key(
     private, txt = key_pair
     signer = dkim_settings(tmp_path, private)
     assert signer is not None
-    msg = delivery.build_message(
-        rendered(), from_address=FROM, unsubscribe_url="https://papers.example.org/u/{email}"
-    )
-    data = wire(msg, signer)
+    data = wire(rendered(), signer=signer, unsubscribe_url="https://papers.example.org/u/{email}")
     assert data.startswith(b"DKIM-Signature: ")
     looked_up: list[bytes] = []
 
