@@ -283,6 +283,8 @@ def cmd_explain(
         print()
     else:
         print_digest(digest)
+    if reason := run.skip_reason(digest.subscriber, digest.day):
+        log.warning("%s gets no email on %s (%s)", args.email, digest.day.isoformat(), reason)
     return ExitCode.OK
 
 

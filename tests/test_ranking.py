@@ -314,3 +314,18 @@ def test_explain_shows_the_digest_with_scores_and_reasons(
         assert f"{rank:>2}. [{pick['score']:6.2f}] {pick['title']} ({pick['id']})" in text
         for reason in pick["reasons"]:
             assert f"      - {reason}" in text
+
+
+def test_explain_says_when_the_digest_would_not_be_sent(
+    env: Path,
+    papers_server: PapersServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A paused subscriber's picks are shown, with a warning that no email goes out."""
+    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
+    assert main(["explain", "alan@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
+    err = capsys.readouterr().err
+    assert "alan@example.org gets no email on 2026-01-01 (paused)" in err
+    assert main(["explain", "ada@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
+    assert "gets no email" not in capsys.readouterr().err
