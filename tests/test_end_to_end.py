@@ -16,18 +16,6 @@ ACTIVE = ("ada@example.org", "grace@example.org")
 PAUSED = "alan@example.org"
 
 
-@pytest.fixture
-def live(
-    env: Path, papers_server: PapersServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> SmtpServer:
-    """The environment pointed at the local Daily Papers server and the local SMTP server."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
-    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
-    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
-    monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
-    return smtp_server
-
-
 def explained_titles(email: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """The titles ``papermail explain --json`` lists for ``email``."""
     assert main(["explain", email, "--date", DAY, "--json"], sleep=no_sleep) == 0

@@ -27,7 +27,7 @@ from pipeline.rendering import (
     tldr,
 )
 from pipeline.settings import DEFAULT_TEMPLATES
-from tests.conftest import PapersServer, SmtpServer, no_sleep
+from tests.conftest import SmtpServer, no_sleep
 
 DAY = date(2026, 1, 1)
 NASTY = "Attention <is> all & you {{ need }}"
@@ -316,18 +316,6 @@ def test_an_mjml_error_fails_at_construction_naming_the_template(tmp_path: Path)
     templates, _ = broken_templates(tmp_path, "digest.mjml.j2", "</mj-section>", "")
     with pytest.raises(TemplateError, match=r"^digest\.mjml\.j2: MJML did not compile: "):
         Renderer(templates)
-
-
-@pytest.fixture
-def live(
-    env: Path, papers_server: PapersServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> SmtpServer:
-    """The environment pointed at the local Daily Papers and SMTP servers."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
-    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
-    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
-    monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
-    return smtp_server
 
 
 def test_a_broken_template_stops_the_run_before_anything_is_sent(
