@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,7 @@ import httpx
 
 from pipeline import __version__, run
 from pipeline.errors import ExitCode, PapermailError
-from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport
+from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
 from pipeline.settings import Settings, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
@@ -335,8 +334,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[fl
 
 def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
     """papermail demo"""
-    with tempfile.TemporaryDirectory(prefix="papermail-demo-") as state, sample_client() as client:
-        demo_settings = settings.model_copy(update={"state_dir": Path(state), "smtp_host": None})
+    # The demo keeps its own state (under <state>/demo) and forgets what it sent last time, so it
+    # can be run again and again without touching the real ledger.
+    demo_settings = settings.model_copy(
+        update={"state_dir": settings.state_dir / "demo", "smtp_host": None}
+    )
+    run.ledger_path(demo_settings).unlink(missing_ok=True)
+    with sample_client() as client:
         print(
             f"papermail demo: the bundled sample day {SAMPLE_DAY.isoformat()}, "
             f"delivered to {settings.outbox}/"
@@ -351,12 +355,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[floa
     print_summary(report)
     for result in report.results:
         if result.status is DeliveryStatus.SENT:
-            print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{_slug(result.email)}.eml'}")
+            print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
     return run.exit_code_for(report)
-
-
-def _slug(email: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in email.lower())
 
 
 # --- output --------------------------------------------------------------------------------------

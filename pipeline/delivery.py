@@ -37,7 +37,7 @@ import aiosmtplib
 import dkim
 
 from pipeline.errors import SettingsError
-from pipeline.models import RenderedEmail
+from pipeline.models import RenderedEmail, slug_of
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
 
@@ -275,7 +275,7 @@ class OutboxTransport:
 
     def path_for(self, outgoing: Outgoing) -> Path:
         """The file a message goes to (a rerun would overwrite the same name)."""
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in outgoing.recipient.lower())
+        slug = slug_of(outgoing.recipient)
         return self.outbox / f"{outgoing.day.isoformat()}-{slug}.eml"
 
     async def send(self, outgoing: Outgoing) -> None:

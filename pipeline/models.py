@@ -110,6 +110,11 @@ class Topic:
     weight: float = 1.0
 
 
+def slug_of(email: str) -> str:
+    """A file-name-safe form of an e-mail address: ``ada@example.org`` → ``ada_example.org``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in email.lower())
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     """One subscriber's validated preferences, and the file they came from."""
@@ -131,7 +136,7 @@ class Subscriber:
     @property
     def slug(self) -> str:
         """A file-name-safe form of the e-mail address (preview and outbox file names)."""
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.email.lower())
+        return slug_of(self.email)
 
 
 class ReasonKind(enum.StrEnum):

@@ -103,6 +103,8 @@ def test_demo_writes_one_eml_per_active_subscriber(
     out = capsys.readouterr().out
     assert all(name in out for name in files)
     assert main(["demo"], sleep=no_sleep) == 0, "the demo can be run again"
+    assert "sent                         2" in capsys.readouterr().out, "and sends again"
+    assert not (env / "var" / "ledger.sqlite3").exists(), "the real ledger is untouched"
 
 
 def test_preview_writes_html_text_and_index(
