@@ -776,7 +776,7 @@ def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
     day = digest.day.strftime("%-d %b %Y")
     if not digest.papers:
         return f"{newsletter} · {day}: nothing matched today"
-    top = _clip(" ".join(readable_latex(digest.papers[0].paper.title).split()), 70)
+    top = _clip(" ".join(digest.papers[0].paper.title.split()), 70)
     count = len(digest.papers)
     noun = "paper" if count == 1 else "papers"
     return f"{newsletter} · {day}: {count} {noun} — {top}"
@@ -787,7 +787,7 @@ def preheader(digest: Digest) -> str:
     count = len(digest.papers)
     if not count:
         return "Nothing matched your topics today."
-    top = _clip(readable_latex(digest.papers[0].paper.title), 90)
+    top = _clip(digest.papers[0].paper.title, 90)
     more = f" — and {count - 1} more" if count > 1 else ""
     return f"{count} paper{'s' if count != 1 else ''} for you: {top}{more}"
 
@@ -795,9 +795,9 @@ def preheader(digest: Digest) -> str:
 def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
     """HF's AI summary when present, else the abstract's first sentences, clipped at a word."""
     if paper.ai_summary:
-        return _clip(readable_latex(paper.ai_summary), limit)
+        return _clip(paper.ai_summary, limit)
     out = ""
-    for sentence in _SENTENCE_END.split(readable_latex(paper.abstract)):
+    for sentence in _SENTENCE_END.split(paper.abstract):
         if out and len(out) + 1 + len(sentence) > limit:
             break
         out = f"{out} {sentence}".strip()
@@ -812,69 +812,6 @@ def _clip(text: str, limit: int) -> str:
     if " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(",;:-\u2013\u2014 ") + "…"
-
-
-# --- LaTeX → readable text -----------------------------------------------------------------------
-
-_MATH = re.compile(r"\${1,2}([^$]{1,300}?)\${1,2}")
-_STYLE_CMD = re.compile(
-    r"\\(?:mathrm|mathbf|mathcal|mathbb|mathit|mathsf|mathtt|boldsymbol|text|textbf|textit|"
-    r"textrm|operatorname|emph)\s*\{([^{}]*)\}"
-)
-_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_SQRT = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
-_ESCAPED = re.compile(r"\\([%&_#$])")
-_SPACING = re.compile(r"\\[,;:! ]|~")
-_COMMAND = re.compile(r"\\([A-Za-z]+)")
-_SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|(\\?[A-Za-z0-9+\-*]))")
-# LaTeX command → what to show; pairs of words. (Unicode look-alikes are the point here.)
-_SYMBOL_PAIRS = """
-alpha α beta β gamma γ delta δ epsilon ε varepsilon ε zeta ζ eta η theta θ vartheta ϑ iota ι
-kappa κ lambda λ mu μ nu ν xi ξ pi π rho ρ sigma σ tau τ upsilon υ phi φ varphi φ chi χ psi ψ
-omega ω Gamma Γ Delta Δ Theta Θ Lambda Λ Xi Ξ Pi Π Sigma Σ Phi Φ Psi Ψ Omega Ω
-times × cdot · cdots ⋯ ldots … dots … leq ≤ le ≤ geq ≥ ge ≥ neq ≠ ne ≠ approx ≈ sim ~ simeq ≃
-propto ∝ infty ∞ pm ± mp ∓ to → rightarrow → leftarrow ← Rightarrow ⇒ mapsto ↦ in ∈ notin ∉
-subset ⊂ subseteq ⊆ cup ∪ cap ∩ forall ∀ exists ∃ partial ∂ nabla ∇ sum ∑ prod ∏ int ∫
-ell ℓ hbar ℏ circ ∘ otimes ⊗ oplus ⊕ langle ⟨ rangle ⟩
-"""  # noqa: RUF001
-_SYMBOLS: dict[str, str] = {
-    **dict(zip(*[iter(_SYMBOL_PAIRS.split())] * 2, strict=True)),
-    "left": "",
-    "right": "",
-}
-_SUPERSCRIPT = str.maketrans("0123456789+-=()niT*", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱᵀ*")
-_SUBSCRIPT = str.maketrans("0123456789+-=()aeoxhklmnpstij", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼ")
-
-
-def readable_latex(text: str) -> str:
-    """Inline LaTeX (``$O(n^2)$``, ``$\\mathcal{O}(\\log n)$``) as plain Unicode text.
-
-    Only text between dollar signs is touched; what cannot be shown nicely keeps its ASCII form
-    (``x^{ab}`` → ``x^(ab)``), so nothing is lost. The result is still plain, untrusted text.
-    """
-    return _MATH.sub(lambda m: _math(m.group(1)), text) if "$" in text else text
-
-
-def _math(src: str) -> str:
-    out = _ESCAPED.sub(r"\1", src)
-    for _ in range(3):  # nested \mathbf{\hat{x}} and friends unwrap from the inside out
-        out = _STYLE_CMD.sub(r"\1", out)
-        out = _FRAC.sub(r"(\1)/(\2)", out)
-        out = _SQRT.sub(r"√(\1)", out)
-    out = _SPACING.sub(" ", out)
-    out = _COMMAND.sub(lambda m: _SYMBOLS.get(m.group(1), m.group(1)), out)
-    out = _SCRIPT.sub(_script, out)
-    return " ".join(out.replace("{", "").replace("}", "").split())
-
-
-def _script(match: re.Match[str]) -> str:
-    """``^2`` → ``²``, ``_{ij}`` → ``ᵢⱼ``; otherwise ``^(...)`` / ``_(...)``."""
-    mark, body = match.group(1), match.group(2) if match.group(2) is not None else match.group(3)
-    table = _SUPERSCRIPT if mark == "^" else _SUBSCRIPT
-    translated = body.translate(table)
-    if all(ord(c) > 127 or c == "*" for c in translated) and body:
-        return translated
-    return f"{mark}{body}" if len(body) == 1 else f"{mark}({body})"
 
 
 # --- views and helpers ---------------------------------------------------------------------------
@@ -901,7 +838,7 @@ def _paper_texts(paper: Paper, tldr_chars: int) -> tuple[str, str, str, str]:
     authors = ", ".join(_clip(a, 80) for a in paper.authors[:MAX_AUTHORS])
     if len(paper.authors) > MAX_AUTHORS:
         authors += " et al."
-    title = _clip(readable_latex(paper.title), MAX_TITLE_CHARS)
+    title = _clip(paper.title, MAX_TITLE_CHARS)
     return title, authors, _stats(paper), tldr(paper, tldr_chars)
 
 
@@ -1042,7 +979,6 @@ __all__: Sequence[str] = (
     "compile_mjml",
     "inline_css",
     "preheader",
-    "readable_latex",
     "subject_for",
     "tldr",
     "to_html",

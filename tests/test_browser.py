@@ -28,7 +28,7 @@ import pytest
 
 from pipeline.models import Paper, ScoredPaper
 from pipeline.preview import render_previews
-from pipeline.rendering import Renderer, readable_latex
+from pipeline.rendering import Renderer
 from pipeline.run import digest_for, gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
@@ -264,7 +264,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     for entry in preview.entries:
         if entry.subscriber.email in ("ada@example.org", "grace@example.org"):
             picked = digest_for(entry.subscriber, day, None).papers
-            titles = [readable_latex(s.paper.title) for s in picked]
+            titles = [s.paper.title for s in picked]
             pages[entry.subscriber.slug] = (out / entry.html_file, titles)
     stress = digest(paper(1), stress_paper())
     stress = dataclasses.replace(
@@ -272,7 +272,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     )
     email = renderer.render(stress)
     (out / "stress.html").write_text(email.html, encoding="utf-8")
-    pages["stress"] = (out / "stress.html", [readable_latex(s.paper.title) for s in stress.papers])
+    pages["stress"] = (out / "stress.html", [s.paper.title for s in stress.papers])
     return pages
 
 

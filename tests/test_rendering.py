@@ -22,7 +22,6 @@ from pipeline.rendering import (
     Renderer,
     compile_mjml,
     inline_css,
-    readable_latex,
     subject_for,
     tldr,
 )
@@ -98,18 +97,6 @@ def test_subject_folds_whitespace_and_clips_long_titles() -> None:
     assert subject.startswith("papermail · 1 Jan 2026: 1 paper — A title with very")
     assert subject.endswith("…")
     assert len(subject) < 110
-
-
-def test_latex_in_titles_is_readable(renderer: Renderer) -> None:
-    """Inline LaTeX becomes plain Unicode in the HTML, the text part and the subject."""
-    assert readable_latex(r"An $O(n^2)$ algorithm") == "An O(n²) algorithm"
-    assert readable_latex(r"$\mathcal{O}(\log n)$ steps") == "O(log n) steps"
-    assert readable_latex(r"$\alpha$-stable $\ell_1$ at $10^{-3}$") == "α-stable ℓ₁ at 10⁻³"  # noqa: RUF001
-    assert readable_latex(r"$\frac{1}{\sqrt{d}}$ scaling") == "(1)/(√(d)) scaling"
-    assert readable_latex(r"$x^{ab}$ and \$5") == r"x^(ab) and \$5"
-    email = renderer.render(digest(paper(title=r"Learning $\phi^3$ Theory with $O(n^2)$ Cost")))
-    for part in (email.html, email.text, email.subject):
-        assert "Learning φ³ Theory with O(n²) Cost" in part
 
 
 def test_the_html_has_its_styles_inlined(renderer: Renderer) -> None:

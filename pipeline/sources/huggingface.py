@@ -99,7 +99,7 @@ def parse_item(item: Any, day: date) -> Paper:
         url=f"https://huggingface.co/papers/{paper_id}",
         pdf_url=f"https://arxiv.org/pdf/{paper_id}",
         source="huggingface",
-        ai_summary=clean_text(raw.get("ai_summary")) or None,
+        ai_summary=clean_title(raw.get("ai_summary")) or None,
         keywords=_strings(raw.get("ai_keywords")),
         github_url=github_url(raw.get("githubRepo")),
         project_url=http_url(raw.get("projectPage")),

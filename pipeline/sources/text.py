@@ -34,7 +34,7 @@ def clean_text(value: object) -> str:
 
 
 def clean_title(value: object) -> str:
-    """A title or abstract for people: ``clean_text`` plus LaTeX made readable (never ``$…$``)."""
+    """A title, abstract or summary for people: ``clean_text`` plus LaTeX made readable."""
     return _SPACE.sub(" ", latex_to_unicode(clean_text(value))).strip()
 
 
