@@ -1,0 +1,67 @@
+"""Reference steps 2 and 3: MJML → HTML (mjml-python) and CSS inlining (premailer).
+
+The only module that imports mjml and premailer: the costly steps, which the stencils run once per
+part and the reference pipeline once per email.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import mjml
+import premailer
+
+from pipeline.errors import TemplateError
+from pipeline.rendering.templates import HTML_TEMPLATE
+
+_MJML_RESET = re.compile(r"(<style type=\"text/css\")>(\s*#outlook a)")
+_POSITION = re.compile(r"position (\d+):\d+")
+
+
+def compile_mjml(mjml_source: str) -> str:
+    """Step 2: MJML → responsive HTML. No remote fonts, no comments."""
+    try:
+        html: str = mjml.mjml2html(mjml_source, disable_comments=True, fonts={})
+    except ValueError as exc:
+        raise TemplateError(
+            f"{HTML_TEMPLATE}: MJML did not compile: {_near(exc, mjml_source)}"
+        ) from exc
+    return html
+
+
+def _near(exc: ValueError, source: str) -> str:
+    """mjml-python's message, plus the line of filled-in MJML its position points at."""
+    found = _POSITION.search(str(exc))
+    if not found:
+        return str(exc)
+    start = int(found.group(1))
+    line = source.count("\n", 0, start) + 1
+    snippet = source[start : start + 60].split("\n", 1)[0]
+    return f"{exc} (line {line} of the filled-in MJML, near {snippet!r})"
+
+
+def inline_css(html: str) -> str:
+    """Step 3: inline the CSS; ``@media`` rules and their ``!important`` stay in ``<style>``.
+
+    MJML's own reset block (``#outlook a``, ``table, td`` …) stays in the head un-inlined: copying
+    it onto every table cell would add kilobytes per paper and change nothing a client shows.
+    """
+    try:
+        inliner = premailer.Premailer(
+            _MJML_RESET.sub(r'\1 data-premailer="ignore">\2', html, count=1),
+            allow_network=False,
+            strip_important=False,
+            keep_style_tags=True,
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+        )
+        inlined: str = inliner.transform(pretty_print=False)
+    except (premailer.premailer.PremailerError, ValueError) as exc:
+        raise TemplateError(f"{HTML_TEMPLATE}: CSS could not be inlined: {exc}") from exc
+    return "<!doctype html>\n" + inlined
+
+
+def to_html(mjml_source: str) -> str:
+    """Steps 2 and 3: compile the MJML and inline its CSS."""
+    return inline_css(compile_mjml(mjml_source))

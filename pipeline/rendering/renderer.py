@@ -1,0 +1,237 @@
+"""The ``Renderer``: templates compiled once, the reference pipeline, and the Gmail size guard.
+
+It fills the templates (Jinja2), assembles each email's HTML from the stencils where it can and
+the reference way where it cannot, and trims a digest whose HTML Gmail would clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from pipeline.errors import TemplateError
+from pipeline.models import Digest, RenderedEmail
+from pipeline.rendering.html import compile_mjml, inline_css
+from pipeline.rendering.samples import sample_digests
+from pipeline.rendering.stencils import NotStencilable, PendingCards, Stencils
+from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environment, locate
+from pipeline.rendering.views import TLDR_CHARS, one_line, paper_view, preheader, subject_for
+
+SHORT_TLDR_CHARS = 140  # the first cut when a digest is too big for Gmail
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" above this much HTML
+HTML_BUDGET = 100_000  # what we allow ourselves, with headroom under Gmail's limit
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """The templates filled in for one digest: MJML source and the finished text part."""
+
+    mjml: str
+    text: str
+
+
+class Renderer:
+    """Compiles the templates once and renders any number of digests with them."""
+
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        unsubscribe_url: str | None = None,
+        newsletter: str = "papermail",
+        max_html_bytes: int = HTML_BUDGET,
+    ) -> None:
+        self.templates_dir = templates_dir
+        self.unsubscribe_url = unsubscribe_url
+        self.newsletter = newsletter
+        self.max_html_bytes = max_html_bytes
+        if not templates_dir.is_dir():
+            raise TemplateError(f"templates directory not found: {templates_dir}")
+        self._html = self._load(environment(templates_dir, autoescape=True), HTML_TEMPLATE)
+        self._text = self._load(environment(templates_dir, autoescape=False), TEXT_TEMPLATE)
+        self._check()
+        self._stencils: Stencils | None = None
+        self._check_stencils()
+
+    @property
+    def fast(self) -> bool:
+        """Whether emails are assembled from stencils (else each runs the reference pipeline)."""
+        return self._stencils is not None
+
+    def _load(self, env: jinja2.Environment, name: str) -> jinja2.Template:
+        try:
+            return env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            where = exc.filename or str(self.templates_dir / name)
+            raise TemplateError(f"{where}:{exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template not found: {self.templates_dir / name}") from exc
+
+    def _check(self) -> None:
+        """Render a sample digest with papers and an empty one, so every error shows up now."""
+        for digest in sample_digests()[:2]:
+            self.reference(digest, omitted=1)
+
+    def _check_stencils(self) -> None:
+        """Assemble the samples from stencils too; any difference means the reference way."""
+        try:
+            stencils = Stencils(self.templates_dir, self.newsletter)
+            for digest in sample_digests():
+                for omitted in (0, 1, 2):
+                    fast = stencils.html(self._context(digest, TLDR_CHARS, omitted))
+                    slow = self.reference(digest, omitted=omitted)
+                    if fast != slow:
+                        at = next(
+                            (i for i, (a, b) in enumerate(zip(fast, slow, strict=False)) if a != b),
+                            min(len(fast), len(slow)),
+                        )
+                        near = slow[max(0, at - 60) : at + 40]
+                        raise NotStencilable(f"stencils and reference differ near {near!r}")
+        except (NotStencilable, TemplateError) as exc:
+            log.warning(
+                "%s: rendering each email the slow way (MJML and CSS inlining per email): %s",
+                self.templates_dir,
+                exc,
+            )
+        else:
+            self._stencils = stencils
+
+    def fill(self, digest: Digest, *, tldr_chars: int = TLDR_CHARS, omitted: int = 0) -> Filled:
+        """Reference step 1: the templates filled in for ``digest`` (``omitted``: papers cut)."""
+        return self._fill(self._context(digest, tldr_chars, omitted))
+
+    def _fill(self, context: dict[str, Any]) -> Filled:
+        try:
+            return Filled(mjml=self._html.render(context), text=self._text.render(context))
+        except jinja2.TemplateError as exc:
+            raise TemplateError(locate(exc)) from exc
+
+    def reference(self, digest: Digest, *, tldr_chars: int = TLDR_CHARS, omitted: int = 0) -> str:
+        """The HTML part the plain way: ``fill``, ``compile_mjml``, ``inline_css``, per email.
+
+        What the fast path must equal, byte for byte (the tests render many digests both ways).
+        """
+        filled = self.fill(digest, tldr_chars=tldr_chars, omitted=omitted)
+        return inline_css(compile_mjml(filled.mjml))
+
+    def _context(self, digest: Digest, tldr_chars: int, omitted: int) -> dict[str, Any]:
+        subscriber = digest.subscriber
+        count = len(digest.papers)
+        who = one_line(subscriber.name or subscriber.email)
+        summary = (
+            f"{count} paper{'s' if count != 1 else ''} picked for {who}"
+            if count
+            else "Nothing matched your topics today"
+        )
+        source = subscriber.source_file
+        return {
+            "newsletter": self.newsletter,
+            "subscriber": subscriber,
+            "day": _day(digest.day),
+            "summary": summary,
+            "preheader": preheader(digest),
+            "papers": [
+                paper_view(rank, scored, tldr_chars)
+                for rank, scored in enumerate(digest.papers, start=1)
+            ],
+            "omitted": omitted,
+            "unsubscribe_url": self._unsubscribe(subscriber.email),
+            "preferences_file": one_line(source.name) if source else None,
+        }
+
+    def render(self, digest: Digest) -> RenderedEmail:
+        """Subject, HTML and text for one digest, trimmed if the HTML would be clipped."""
+        email = self._render(digest, TLDR_CHARS)
+        if self._fits(email):
+            return email
+        email = self._render(digest, SHORT_TLDR_CHARS)
+        if self._fits(email):
+            return self._trimmed(email, f"summaries shortened to {SHORT_TLDR_CHARS} characters")
+        total, size = len(digest.papers), len(email.html.encode())
+        keep = min(total - 1, total * self.max_html_bytes // size)
+        while keep >= 0:
+            cut = dataclasses.replace(digest, papers=digest.papers[:keep])
+            email = self._render(cut, SHORT_TLDR_CHARS, omitted=total - keep)
+            if self._fits(email):
+                return self._trimmed(
+                    email,
+                    f"summaries shortened to {SHORT_TLDR_CHARS} characters "
+                    f"and {keep} of {total} papers kept",
+                )
+            keep -= 1
+        raise TemplateError(
+            f"{HTML_TEMPLATE}: even an email without papers is over {self.max_html_bytes} bytes"
+        )
+
+    def _render(self, digest: Digest, tldr_chars: int, omitted: int = 0) -> RenderedEmail:
+        return self.assemble(digest, tldr_chars=tldr_chars, omitted=omitted)
+
+    def prepare(self, digest: Digest, *, tldr_chars: int = TLDR_CHARS) -> PendingCards | None:
+        """Fast step 1: this digest's cards not made yet, in one MJML document, compiled.
+
+        None when every card is made already (or the templates need the reference way).
+        ``make bench`` times this (MJML), ``store`` (CSS inlining) and ``assemble`` apart.
+        """
+        if self._stencils is None:
+            return None
+        views = [paper_view(rank, s, tldr_chars) for rank, s in enumerate(digest.papers, start=1)]
+        return self._stencils.compile_cards(views)
+
+    def store(self, pending: PendingCards | None) -> None:
+        """Fast step 2: inline the CSS of what ``prepare`` compiled, cut it, keep the cards."""
+        if self._stencils is not None and pending is not None:
+            self._stencils.store_cards(pending)
+
+    def assemble(
+        self, digest: Digest, *, tldr_chars: int = TLDR_CHARS, omitted: int = 0
+    ) -> RenderedEmail:
+        """Fast step 3: the email from stencils (made now where ``prepare`` did not), untrimmed."""
+        context = self._context(digest, tldr_chars, omitted)
+        return RenderedEmail(
+            digest=digest,
+            subject=subject_for(digest, self.newsletter),
+            html=self._assemble(context),
+            text=self.fill_text(context),
+        )
+
+    def _assemble(self, context: dict[str, Any]) -> str:
+        if self._stencils is not None:
+            try:
+                return self._stencils.html(context)
+            except (NotStencilable, TemplateError) as exc:  # e.g. a character lxml refuses
+                log.debug("rendering one email the reference way: %s", exc)
+        return inline_css(compile_mjml(self._fill(context).mjml))
+
+    def fill_text(self, context: dict[str, Any]) -> str:
+        """The text part from a filled-in context."""
+        try:
+            return self._text.render(context)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(locate(exc)) from exc
+
+    def _fits(self, email: RenderedEmail) -> bool:
+        return len(email.html.encode()) <= self.max_html_bytes
+
+    def _trimmed(self, email: RenderedEmail, what: str) -> RenderedEmail:
+        size_kb = len(email.html.encode()) / 1000
+        note = (
+            f"digest trimmed to stay under Gmail's {GMAIL_CLIP_BYTES // 1024} KB clipping limit: "
+            f"{what} ({size_kb:.0f} KB of HTML)"
+        )
+        return dataclasses.replace(email, trimmed=note)
+
+    def _unsubscribe(self, email: str) -> str | None:
+        return self.unsubscribe_url.replace("{email}", email) if self.unsubscribe_url else None
+
+
+@functools.lru_cache(maxsize=64)
+def _day(day: date) -> str:
+    return day.strftime("%A, %-d %B %Y")
