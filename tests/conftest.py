@@ -9,6 +9,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from pipeline.sources.http import Clock
 from pipeline.sources.sample import SAMPLE_DAY, arxiv_feed, daily_papers_page, sample_items
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,3 +180,27 @@ def live(
     monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
     return smtp_server
+
+
+FAKE_START = datetime(2026, 1, 2, 6, 15, tzinfo=UTC)
+
+
+class FakeTime:
+    """A clock that only moves when something sleeps; it records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        """Record the wait and move the clock on."""
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> Clock:
+        """The injectable clock backed by this fake time."""
+        return Clock(
+            sleep=self.sleep,
+            monotonic=lambda: self.now,
+            now=lambda: FAKE_START + timedelta(seconds=self.now),
+        )

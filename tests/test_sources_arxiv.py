@@ -12,9 +12,10 @@ import pytest
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper
 from pipeline.sources import arxiv
-from pipeline.sources.http import Clock, Fetcher
+from pipeline.sources.http import Fetcher
 from pipeline.sources.merge import merge_days
 from pipeline.sources.sample import arxiv_feed
+from tests.conftest import FakeTime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 DAY = date(2026, 1, 1)
@@ -44,23 +45,13 @@ def entries_of(count: int) -> list[str]:
     ]
 
 
-class Paced:
+class Paced(FakeTime):
     """Fake time for the fetcher: it moves only by sleeping, and records each sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        """Record the wait and move on."""
-        self.sleeps.append(seconds)
-        self.now += seconds
 
     def fetcher(self, handler: httpx.MockTransport) -> Fetcher:
         """An arXiv fetcher (3 s pacing) on ``handler`` with this fake time."""
-        clock = Clock(sleep=self.sleep, monotonic=lambda: self.now)
         client = httpx.Client(transport=handler)
-        return Fetcher(client, clock, "arXiv API", min_interval=arxiv.MIN_INTERVAL)
+        return Fetcher(client, self.clock(), "arXiv API", min_interval=arxiv.MIN_INTERVAL)
 
 
 def test_the_recorded_feed_parses_into_the_papers_of_the_day() -> None:

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from pipeline.errors import SourceError
-from pipeline.sources.http import MAX_SERVER_WAIT, Clock, Fetcher, server_wait
+from pipeline.sources.http import MAX_SERVER_WAIT, Fetcher, server_wait
+from tests.conftest import FAKE_START, FakeTime
 
 URL = "http://127.0.0.1:9/api/daily_papers"
-START = datetime(2026, 1, 2, 6, 15, tzinfo=UTC)
-
-
-class FakeTime:
-    """A clock that only moves when something sleeps; it records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        """Record the wait and move the clock on."""
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> Clock:
-        """The injectable clock backed by this fake time."""
-        return Clock(
-            sleep=self.sleep,
-            monotonic=lambda: self.now,
-            now=lambda: START + timedelta(seconds=self.now),
-        )
 
 
 Answer = httpx.Response | Exception
@@ -160,7 +139,7 @@ def test_400_is_final_and_says_what_the_server_said() -> None:
 
 def test_retry_after_as_http_date() -> None:
     """Retry-After as an HTTP date means: wait until then, measured by the injected clock."""
-    when = (START + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    when = (FAKE_START + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     client, _ = scripted(
         [httpx.Response(503, headers={"Retry-After": when}), httpx.Response(200, json=[])]
     )
@@ -189,7 +168,7 @@ def test_server_wait_reads_retry_after_and_ratelimit(
     headers: dict[str, str], expected: float | None
 ) -> None:
     """Retry-After wins; else the RateLimit reset (both draft forms); nonsense means no hint."""
-    assert server_wait(httpx.Headers(headers), START) == expected
+    assert server_wait(httpx.Headers(headers), FAKE_START) == expected
 
 
 def test_429_honours_the_ratelimit_reset() -> None:
