@@ -175,7 +175,6 @@ def live(
     env: Path, papers_server: PapersServer, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> SmtpServer:
     """The environment pointed at the local Daily Papers server and the local SMTP server."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")

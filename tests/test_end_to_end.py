@@ -107,11 +107,8 @@ def test_demo_writes_one_eml_per_active_subscriber(
     assert not (env / "var" / "ledger.sqlite3").exists(), "the real ledger is untouched"
 
 
-def test_preview_writes_html_text_and_index(
-    env: Path, papers_server: PapersServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_preview_writes_html_text_and_index(env: Path, papers_server: PapersServer) -> None:
     """preview renders every subscriber to HTML and text plus an index, sending nothing."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     assert main(["preview", "--date", DAY, "--out", "pv"], sleep=no_sleep) == 0
     names = sorted(p.name for p in (env / "pv").iterdir())
     assert names == sorted(
@@ -126,11 +123,9 @@ def test_preview_writes_html_text_and_index(
 def test_fetch_prints_the_day_as_paper_objects(
     env: Path,
     papers_server: PapersServer,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """fetch prints SPEC's paper objects and archives the day, so a second fetch needs no server."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     assert main(["fetch", "--date", DAY], sleep=no_sleep) == 0
     papers = json.loads(capsys.readouterr().out)
     assert len(papers) == 28
@@ -169,7 +164,6 @@ def test_unreachable_smtp_server_exits_69(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An SMTP host that refuses connections: each digest fails after retries, exit 69."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     monkeypatch.setenv("PAPERMAIL_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(free_port()))
     monkeypatch.setenv("PAPERMAIL_MAX_ATTEMPTS", "2")

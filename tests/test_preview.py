@@ -41,7 +41,6 @@ def workspace(env: Path, papers_server: PapersServer, monkeypatch: pytest.Monkey
     """Editable copies of the templates and subscribers; the sample day on a local server."""
     shutil.copytree(DEFAULT_TEMPLATES, env / "templates")
     shutil.copytree(REPO / "subscribers", env / "subscribers")
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(env / "templates"))
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(env / "subscribers"))
     return env

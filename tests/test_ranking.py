@@ -294,11 +294,9 @@ def test_scoring_everyone_together_equals_scoring_each_alone() -> None:
 def test_explain_shows_the_digest_with_scores_and_reasons(
     env: Path,
     papers_server: PapersServer,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """papermail explain: Ada's picks in order, capped at her max_papers, each with its reasons."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     assert main(["explain", "ada@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
     text = capsys.readouterr().out
     assert main(["explain", "ada@example.org", "--date", "2026-01-01", "--json"]) == 0
@@ -319,11 +317,9 @@ def test_explain_shows_the_digest_with_scores_and_reasons(
 def test_explain_says_when_the_digest_would_not_be_sent(
     env: Path,
     papers_server: PapersServer,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A paused subscriber's picks are shown, with a warning that no email goes out."""
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     assert main(["explain", "alan@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
     err = capsys.readouterr().err
     assert "alan@example.org gets no email on 2026-01-01 (paused)" in err

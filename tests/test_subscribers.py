@@ -235,7 +235,6 @@ def test_run_serves_every_valid_subscriber_when_another_file_is_invalid(
     shutil.copytree(REPO / "subscribers", directory)
     write(directory, "broken.yaml", "email: broken@example.org\ntopics: grokking\n")
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(directory))
-    monkeypatch.setenv("PAPERMAIL_HF_API_URL", papers_server.url)
     monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
