@@ -114,8 +114,10 @@ def end_to_end(sizes: Sizes) -> list[Row]:
         args["smtp_port"] = sink.port
         if sizes.profile:
             args["profile"] = str(sizes.profile)
+        sink_cpu = [sink.cpu_seconds()]
         run = child("e2e", args, timeout)
         received = sink.accepted()
+        sink_cpu.append(sink.cpu_seconds())
         base = child(
             "baseline",
             {
@@ -128,6 +130,7 @@ def end_to_end(sizes: Sizes) -> list[Row]:
             timeout,
         )
         base_received = sink.accepted() - received
+        sink_cpu.append(sink.cpu_seconds())
     if not run["sent"] or run["failed"]:
         raise RuntimeError(f"the end-to-end run did not deliver cleanly: {run}")
     ours = run["sent"] / run["seconds"]
@@ -163,7 +166,31 @@ def end_to_end(sizes: Sizes) -> list[Row]:
             "goal >= 0.8",
         ),
         Row("end to end", case, "peak RSS", _mib(run["max_rss_kb"]), "MiB", "papermail process"),
+        _cpu_row(case, "papermail", run, sink_cpu[0], sink_cpu[1]),
+        _cpu_row(case, "baseline", base, sink_cpu[1], sink_cpu[2]),
     ]
+
+
+def _cpu_row(
+    case: str,
+    name: str,
+    measured: dict[str, Any],
+    sink_before: float | None,
+    sink_after: float | None,
+) -> Row:
+    """CPU milliseconds per email of the sending process and of the sink, and their busy share.
+
+    A process busy for about its whole wall time is the bottleneck: the sink, or the sender.
+    """
+    sent, seconds = measured["sent"], measured["seconds"]
+    sender = measured["cpu_seconds"]
+    note = f"sender busy {sender / seconds:.0%} of the wall time"
+    if sink_before is not None and sink_after is not None:
+        sink = sink_after - sink_before
+        note += f"; sink {sink * 1000 / sent:.2f} ms per email, busy {sink / seconds:.0%}"
+    return Row(
+        "end to end", case, f"CPU per email, {name}", round(sender * 1000 / sent, 2), "ms", note
+    )
 
 
 def ranking_scale(sizes: Sizes) -> list[Row]:

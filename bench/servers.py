@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -95,11 +97,25 @@ class Sink:
 
     port: int
     _count: Any
+    pid: int | None = None
 
     def accepted(self) -> int:
         """Messages accepted so far."""
         value: int = self._count.value
         return value
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the sink process has used so far; None where /proc is missing.
+
+        It tells whether a measurement was bound by the sink (about a core's worth of CPU over the
+        wall time) or by the sender.
+        """
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -114,7 +130,7 @@ def smtp_sink(startup_timeout: float = 20.0) -> Iterator[Sink]:
     try:
         if not ready.wait(startup_timeout):
             raise RuntimeError("the SMTP sink did not start")
-        yield Sink(port, count)
+        yield Sink(port, count, process.pid)
     finally:
         stop.set()
         process.join(10)

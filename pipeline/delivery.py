@@ -19,6 +19,7 @@ import binascii
 import enum
 import hashlib
 import random
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -132,11 +133,25 @@ def compose(
     return Outgoing(subscriber.email, from_address, rendered.digest.day, message_id, data)
 
 
-@lru_cache(maxsize=256)
-def _header(name: str, value: str) -> bytes:
-    """One header line, folded and (where not ASCII) RFC 2047-encoded by the email package.
+#: A header value the email package would write back unchanged: printable ASCII words separated
+#: by single spaces, nothing it would quote, decode or fold (no quotes, backslashes, comments or
+#: encoded words).
+_MAX_LINE = 78  # policy.SMTP.max_line_length: RFC 5322's "SHOULD" for a header line
+_PLAIN_VALUE = re.compile(r"(?:(?!=\?)[!#-'*-\[\]-~])+(?: (?:(?!=\?)[!#-'*-\[\]-~])+)*")
 
-    Cached: From, List-Id and the like are the same for every message of a run."""
+
+def _header(name: str, value: str) -> bytes:
+    """One header line: as is when that is what the email package would write, else folded and
+    (where not ASCII) RFC 2047-encoded by it. The shortcut saves a tenth of a millisecond for
+    each of To, Date and Message-ID; a test checks it agrees with the email package."""
+    if len(name) + len(value) <= _MAX_LINE - 2 and _PLAIN_VALUE.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded(name, value)
+
+
+@lru_cache(maxsize=4096)
+def _folded(name: str, value: str) -> bytes:
+    """``_header`` by the email package; cached, since From, List-Id and most subjects repeat."""
     smtp = policy.SMTP
     return smtp.fold_binary(name, smtp.header_factory(name, value))
 

@@ -120,6 +120,40 @@ def test_upstream_text_cannot_inject_a_header(breaker: str) -> None:
     assert [a.addr_spec for a in back["To"].addresses] == ["ada@example.org"]
 
 
+HEADER_VALUES = [
+    ("To", "Ada Lovelace <ada@example.org>"),
+    ("To", "ada@example.org"),
+    ("To", '"A. Lovelace" <ada@example.org>'),
+    ("To", '"Lovelace, Ada" <ada@example.org>'),
+    ("To", '"Ada \\"the countess\\"" <ada@example.org>'),
+    ("To", "Ada (the countess) <ada@example.org>"),
+    ("To", '"Ada" <ada@example.org>'),
+    ("To", "(Ada) <ada@example.org>"),
+    ("To", "Ada Lovelace <ada.byron-king+digest@very-long-subdomain.mathematics.example.org>"),
+    ("Subject", "papermail: 3 papers, Grokking"),
+    ("Subject", "Attention Is All You Need =?utf-8?q?x?= again"),
+    ("Subject", "=?utf-8?q?Grokking?="),
+    ("Subject", "\\(backslash) first"),
+    ("Subject", "A title with \\ a backslash and 'quotes' and \"double\" ones"),
+    ("Subject", "A (parenthesised) title; with: punctuation <and> brackets @ 100%"),
+    ("Subject", "x" * 69),
+    ("Subject", "x" * 70),
+    ("Subject", "papermail " + "word " * 20),
+    ("Subject", "papermail · 1 Jan 2026: 3 papers — Grokking"),
+    ("Date", "Fri, 02 Jan 2026 06:15:00 +0000"),
+    ("Message-ID", "<papermail.2026-01-01.0123456789abcdef0123@papers.example.org>"),
+    ("List-Unsubscribe", "<https://example.org/u?e=ada%40example.org&x=1>"),
+    ("List-Id", "papermail digest <digest.papers.example.org>"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), HEADER_VALUES)
+def test_headers_written_directly_agree_with_the_email_package(name: str, value: str) -> None:
+    """A header ``compose`` writes as is, without the email package, is what that would write."""
+    expected = policy.SMTP.fold_binary(name, policy.SMTP.header_factory(name, value))
+    assert delivery._header(name, value) == expected
+
+
 def test_every_line_fits_smtp_limits() -> None:
     """A 5,000-character HTML line and text line still go out in lines far below 998 octets."""
     long_html = "<p>" + "x" * 5000 + "</p>"
