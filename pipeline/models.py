@@ -196,6 +196,10 @@ class RenderedEmail:
     html: str
     text: str
     trimmed: str | None = None  # what was cut to stay under Gmail's clipping size, if anything
+    #: The HTML as the pieces it was assembled from (joined, they are ``html``), or () when made
+    #: whole. Most pieces are the same string in every email of a run (layout, paper cards), so
+    #: delivery encodes each of those once.
+    html_parts: tuple[str, ...] = ()
 
 
 class DeliveryStatus(enum.StrEnum):

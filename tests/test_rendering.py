@@ -411,6 +411,7 @@ def test_stencils_give_exactly_the_reference_html(unsubscribe: str | None) -> No
         for tldr_chars, omitted in ((280, 0), (140, 1), (140, 7)):
             fast = r.assemble(d, tldr_chars=tldr_chars, omitted=omitted)
             assert fast.html == r.reference(d, tldr_chars=tldr_chars, omitted=omitted)
+            assert "".join(fast.html_parts) == fast.html
             assert fast.text == r.fill(d, tldr_chars=tldr_chars, omitted=omitted).text
 
 

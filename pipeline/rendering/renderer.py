@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -86,7 +87,7 @@ class Renderer:
             stencils = Stencils(self.templates_dir, self.newsletter)
             for digest in sample_digests():
                 for omitted in (0, 1, 2):
-                    fast = stencils.html(self._context(digest, TLDR_CHARS, omitted))
+                    fast = "".join(stencils.html(self._context(digest, TLDR_CHARS, omitted)))
                     slow = self.reference(digest, omitted=omitted)
                     if fast != slow:
                         at = next(
@@ -195,20 +196,22 @@ class Renderer:
     ) -> RenderedEmail:
         """Fast step 3: the email from stencils (made now where ``prepare`` did not), untrimmed."""
         context = self._context(digest, tldr_chars, omitted)
+        parts = self._assemble(context)
         return RenderedEmail(
             digest=digest,
             subject=subject_for(digest, self.newsletter),
-            html=self._assemble(context),
+            html="".join(parts),
             text=self.fill_text(context),
+            html_parts=tuple(parts),
         )
 
-    def _assemble(self, context: dict[str, Any]) -> str:
+    def _assemble(self, context: dict[str, Any]) -> Sequence[str]:
         if self._stencils is not None:
             try:
                 return self._stencils.html(context)
             except (NotStencilable, TemplateError) as exc:  # e.g. a character lxml refuses
                 log.debug("rendering one email the reference way: %s", exc)
-        return inline_css(compile_mjml(self._fill(context).mjml))
+        return (inline_css(compile_mjml(self._fill(context).mjml)),)
 
     def fill_text(self, context: dict[str, Any]) -> str:
         """The text part from a filled-in context."""

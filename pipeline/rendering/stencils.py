@@ -35,7 +35,9 @@ class NotStencilable(Exception):
     """The templates do something stencils cannot reproduce exactly; render the reference way."""
 
 
-Fill = Callable[[Sequence[str], dict[str, str]], str]
+#: A slot: how to write one per-email value (escaped), or the name of a region of parts.
+Fill = Callable[[Sequence[str]], str]
+Regions = dict[str, Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +45,20 @@ class _Stencil:
     """Finished HTML cut at its slots: ``pieces[0] slots[0] pieces[1] … slots[n-1] pieces[n]``."""
 
     pieces: tuple[str, ...]
-    slots: tuple[Fill, ...]
+    slots: tuple[Fill | str, ...]
 
-    def fill(self, values: Sequence[str], regions: dict[str, str]) -> str:
-        """The pieces joined with each slot's text for these values and regions."""
-        out = [self.pieces[0]]
+    def fill(self, values: Sequence[str], regions: Regions, out: list[str]) -> None:
+        """Append the pieces to ``out``, with each slot's text for these values and regions.
+
+        The pieces are appended as they are (the same string objects for every email), so the
+        delivery stage can encode each once per run (``RenderedEmail.html_parts``)."""
+        out.append(self.pieces[0])
         for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
-            out.append(slot(values, regions))
+            if isinstance(slot, str):
+                out.extend(regions[slot])
+            else:
+                out.append(slot(values))
             out.append(piece)
-        return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,27 +208,32 @@ class Stencils:
 
     # per email
 
-    def html(self, context: dict[str, Any]) -> str:
-        """The HTML part for a filled-in context, from stencils (made now where missing)."""
+    def html(self, context: dict[str, Any]) -> list[str]:
+        """The HTML part for a filled-in context, from stencils (made now where missing), in
+        parts: joined, they are the HTML."""
         views: list[PaperView] = context["papers"]
         pending = self.compile_cards(views)
         if pending is not None:
             self.store_cards(pending)
-        cards = "".join(self._card_html(view) for view in views)
+        cards: list[str] = []
+        for view in views:
+            self._card_html(view, cards)
         values = _layout_values(context)
         key = (context["day"], context["omitted"], bool(views), *map(bool, values))
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._build_layout(key)
-        return layout.fill([str(v) for v in values], {"cards": cards})
+        out: list[str] = []
+        layout.fill([str(v) for v in values], {"cards": cards}, out)
+        return out
 
-    def _card_html(self, view: PaperView) -> str:
+    def _card_html(self, view: PaperView, out: list[str]) -> None:
         card = self._cards[_card_key(view)]
-        reasons = "".join(
-            self._reason(tuple(map(bool, values))).fill(values, {})
-            for values in ((r.label, r.detail, r.text) for r in view.reasons)
-        )
-        return card.fill((), {"rank": str(view.rank), "reasons": reasons})
+        reasons: list[str] = []
+        for r in view.reasons:
+            values = (r.label, r.detail, r.text)
+            self._reason(tuple(map(bool, values))).fill(values, {}, reasons)
+        card.fill((), {"rank": (str(view.rank),), "reasons": reasons}, out)
 
     # building
 
@@ -257,15 +269,15 @@ class Stencils:
 
     def _cut_card(self, chunk: str) -> _Stencil:
         pieces: list[str] = []
-        slots: list[Fill] = []
+        slots: list[Fill | str] = []
         at = 0
         for found in self._in_card_pattern.finditer(chunk):
             pieces.append(chunk[at : found.start()])
             at = found.end()
             if found.group(1) is None:
-                slots.append(_region("rank"))
+                slots.append("rank")
                 continue
-            slots.append(_region("reasons"))
+            slots.append("reasons")
             if (True, True, True) not in self._reasons:
                 self._reasons[(True, True, True)] = self._cut_values(found.group(1))
         pieces.append(chunk[at:])
@@ -340,7 +352,7 @@ class Stencils:
     def _cut_values(self, html: str) -> _Stencil:
         """Cut HTML holding no upstream text at its text markers (and the cards marker)."""
         pieces: list[str] = []
-        slots: list[Fill] = []
+        slots: list[Fill | str] = []
         at = 0
         for found in self._value_pattern.finditer(html):
             if found.start() < at:
@@ -348,7 +360,7 @@ class Stencils:
             start, end = found.span()
             _refuse_raw_context(html, start)
             if found.group(1) is None:
-                slot: Fill = _region("cards")
+                slot: Fill | str = "cards"
             else:
                 tag_start, tag_end = html.rfind("<", 0, start), html.rfind(">", 0, start)
                 if tag_start > tag_end:
@@ -407,16 +419,12 @@ def _layout_values(context: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _region(name: str) -> Fill:
-    return lambda _values, regions: regions[name]
-
-
 def _text_value(k: int) -> Fill:
-    return lambda values, _regions: escape_text(values[k])
+    return lambda values: escape_text(values[k])
 
 
 def _attribute_value(tag: str, name: str, parts: Sequence[str | int]) -> Fill:
-    def fill(values: Sequence[str], _regions: dict[str, str]) -> str:
+    def fill(values: Sequence[str]) -> str:
         raw = "".join(values[p] if isinstance(p, int) else p for p in parts)
         return serialize_attribute(tag, name, raw)
 
