@@ -190,6 +190,29 @@ class _Breaker:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A digest rendered and composed, waiting for an SMTP connection."""
+
+    outgoing: delivery.Outgoing
+    papers: tuple[str, ...]  # ids, for the ledger's claim
+    covers: tuple[date, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Serving:
+    """What serving any one subscriber needs: the run's fixed parts."""
+
+    day: Day
+    rankings: ranking.Rankings
+    renderer: Renderer
+    ledger: Ledger
+    how: Delivery
+    archive: Archive
+    dry_run: bool
+    warnings: list[str]
+
+
 async def run_day(
     *,
     day: Day,
@@ -205,45 +228,56 @@ async def run_day(
 ) -> RunReport:
     """Serve every subscriber for ``day`` and report what happened to each.
 
-    ``concurrency`` workers each own one transport (one persistent SMTP connection) and take the
-    next subscriber until none is left.
+    One task ranks, renders and composes the digests in order, a few ahead of the network;
+    ``concurrency`` workers each own one transport (one persistent SMTP connection) and send the
+    next ready digest. All of it runs on one thread: preparing fills the time the connections
+    spend waiting for the server, instead of each connection waiting for its own preparation.
     """
-    queue: asyncio.Queue[Subscriber] = asyncio.Queue()
-    for subscriber in subscribers:
-        queue.put_nowait(subscriber)
     results: list[DeliveryResult] = []
-    rankings = rank_pool(subscribers, day, ledger, archive)  # every subscriber scored at once
     warnings: list[str] = []
-    breaker = _Breaker()
     shown = progress or NoProgress()
+    serving = _Serving(
+        day=day,
+        rankings=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
+        renderer=renderer,
+        ledger=ledger,
+        how=delivery_to,
+        archive=archive,
+        dry_run=dry_run,
+        warnings=warnings,
+    )
+    workers = max(1, min(delivery_to.concurrency, len(subscribers)))
+    ready: asyncio.Queue[_Ready | None] = asyncio.Queue(maxsize=2 * workers)
+    breaker = _Breaker()
+
+    def done(result: DeliveryResult) -> None:
+        results.append(result)
+        shown.advance(result)
+
+    async def prepare_all() -> None:
+        try:
+            for subscriber in subscribers:
+                prepared = _prepare(subscriber, serving)
+                if isinstance(prepared, DeliveryResult):
+                    done(prepared)
+                else:
+                    await ready.put(prepared)
+                await asyncio.sleep(0)  # handle the replies that came in meanwhile
+        finally:
+            for _ in range(workers):
+                await ready.put(None)
 
     async def worker() -> None:
         transport = delivery_to.transport_factory()
         try:
-            while not queue.empty():
-                subscriber = queue.get_nowait()
-                result = await _serve(
-                    subscriber,
-                    day=day,
-                    rankings=rankings,
-                    renderer=renderer,
-                    ledger=ledger,
-                    how=delivery_to,
-                    transport=transport,
-                    archive=archive,
-                    breaker=breaker,
-                    dry_run=dry_run,
-                    warnings=warnings,
-                )
-                results.append(result)
-                shown.advance(result)
+            while (prepared := await ready.get()) is not None:
+                done(await _deliver(prepared, serving, transport, breaker))
         finally:
             await transport.close()
 
     shown.start(len(subscribers))
     try:
-        workers = max(1, min(delivery_to.concurrency, len(subscribers)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        await asyncio.gather(prepare_all(), *(worker() for _ in range(workers)))
     finally:
         shown.finish()
     order = {s.email: i for i, s in enumerate(subscribers)}
@@ -290,43 +324,40 @@ _OUTCOMES = {
 }
 
 
-async def _serve(
-    subscriber: Subscriber,
-    *,
-    day: Day,
-    rankings: ranking.Rankings,
-    renderer: Renderer,
-    ledger: Ledger,
-    how: Delivery,
-    transport: delivery.Transport,
-    archive: Archive,
-    breaker: _Breaker,
-    dry_run: bool,
-    warnings: list[str],
-) -> DeliveryResult:
-    """Rank, render and deliver one subscriber's digest, with the ledger before and after."""
-    email, when = subscriber.email, day.day
-    if settled := _settled(subscriber, when, ledger, resend_uncertain=how.resend_uncertain):
+def _prepare(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Ready:
+    """Rank, render and compose one subscriber's digest; the result when there is none to send."""
+    email, when = subscriber.email, run.day.day
+    resend = run.how.resend_uncertain
+    if settled := _settled(subscriber, when, run.ledger, resend_uncertain=resend):
         return settled
-    digest, covers = plan(subscriber, day, ledger, archive, rankings)
-    count = len(digest.papers)
+    digest, covers = plan(subscriber, run.day, run.ledger, run.archive, run.rankings)
     if not digest.papers and not subscriber.send_empty:
-        if not dry_run:
-            ledger.record_nothing(email, when)
+        if not run.dry_run:
+            run.ledger.record_nothing(email, when)
         return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers)
-    rendered = renderer.render(digest)
+    rendered = run.renderer.render(digest)
     if rendered.trimmed:
         log.warning("%s: %s", email, rendered.trimmed)
-        warnings.append(f"{email}: {rendered.trimmed}")
-        digest, count = rendered.digest, len(rendered.digest.papers)
+        run.warnings.append(f"{email}: {rendered.trimmed}")
+    papers = tuple(s.paper.id for s in rendered.digest.papers)
     outgoing = delivery.compose(
         rendered,
-        from_address=how.from_address,
-        unsubscribe_url=how.unsubscribe_url,
-        signer=how.signer,
+        from_address=run.how.from_address,
+        unsubscribe_url=run.how.unsubscribe_url,
+        signer=run.how.signer,
     )
-    if dry_run:
+    if run.dry_run:
+        count = len(papers)
         return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers)
+    return _Ready(outgoing, papers, covers)
+
+
+async def _deliver(
+    ready: _Ready, run: _Serving, transport: delivery.Transport, breaker: _Breaker
+) -> DeliveryResult:
+    """Claim the digest in the ledger, send it, and record what became of it."""
+    outgoing, count, covers = ready.outgoing, len(ready.papers), ready.covers
+    email, when = outgoing.recipient, outgoing.day
     if breaker.reason:
         return DeliveryResult(
             email,
@@ -337,10 +368,10 @@ async def _serve(
             unreachable=True,
             covers=covers,
         )
-    ledger.claim(email, when, outgoing.message_id, (s.paper.id for s in digest.papers))
-    outcome = await delivery.send_with_retries(transport, outgoing, how.retry)
+    run.ledger.claim(email, when, outgoing.message_id, ready.papers)
+    outcome = await delivery.send_with_retries(transport, outgoing, run.how.retry)
     state, status = _OUTCOMES[outcome.outcome]
-    ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)
+    run.ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)
     if outcome.unreachable:
         breaker.reason = breaker.reason or outcome.detail
     if status is not DeliveryStatus.SENT:
