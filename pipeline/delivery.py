@@ -15,6 +15,7 @@ and exits 69. Nothing here raises for one subscriber's failure; every outcome is
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import enum
 import hashlib
@@ -146,12 +147,39 @@ def _header(name: str, value: str) -> bytes:
     each of To, Date and Message-ID; a test checks it agrees with the email package."""
     if len(name) + len(value) <= _MAX_LINE - 2 and _PLAIN_VALUE.fullmatch(value):
         return f"{name}: {value}\r\n".encode("ascii")
+    if name == "Subject" and not value.isascii():
+        return _encoded_words(name, value)
     return _folded(name, value)
+
+
+#: UTF-8 bytes per encoded word: ``=?utf-8?b?`` + 52 base64 characters + ``?=`` is 64, so even
+#: the first line (``Subject: `` and a word) stays under 78 characters.
+_WORD_BYTES = 39
+
+
+def _encoded_words(name: str, value: str) -> bytes:
+    """An unstructured header as RFC 2047 base64 words, one per line, cut between characters.
+
+    Subjects are nearly all different and nearly all hold a "·" or "—"; the email package takes a
+    tenth of a millisecond to fold each, this a few microseconds, and a reader decodes the same
+    text (a test checks, through the email package's parser).
+    """
+    words: list[bytes] = []
+    chunk = bytearray()
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(bytes(chunk))
+            chunk.clear()
+        chunk += encoded
+    words.append(bytes(chunk))
+    lines = b"\r\n ".join(b"=?utf-8?b?" + base64.b64encode(word) + b"?=" for word in words)
+    return name.encode("ascii") + b": " + lines + b"\r\n"
 
 
 @lru_cache(maxsize=4096)
 def _folded(name: str, value: str) -> bytes:
-    """``_header`` by the email package; cached, since From, List-Id and most subjects repeat."""
+    """``_header`` by the email package; cached, since From and List-Id repeat."""
     smtp = policy.SMTP
     return smtp.fold_binary(name, smtp.header_factory(name, value))
 

@@ -142,7 +142,6 @@ HEADER_VALUES = [
     ("Subject", "x" * 69),
     ("Subject", "x" * 70),
     ("Subject", "papermail " + "word " * 20),
-    ("Subject", "papermail · 1 Jan 2026: 3 papers — Grokking"),
     ("Date", "Fri, 02 Jan 2026 06:15:00 +0000"),
     ("Message-ID", "<papermail.2026-01-01.0123456789abcdef0123@papers.example.org>"),
     ("List-Unsubscribe", "<https://example.org/u?e=ada%40example.org&x=1>"),
@@ -155,6 +154,25 @@ def test_headers_written_directly_agree_with_the_email_package(name: str, value:
     """A header ``compose`` writes as is, without the email package, is what that would write."""
     expected = policy.SMTP.fold_binary(name, policy.SMTP.header_factory(name, value))
     assert delivery._header(name, value) == expected
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "papermail · 1 Jan 2026: 3 papers — Grokking",
+        "papermail · 1 Jan 2026: 10 papers — " + " ".join(["Ünïcödé title"] * 12),
+        " ".join(["数学"] * 40),
+        "🦜 emoji 🧪 in a title 🚀" * 5,
+        "e\u0301 combining accents and =?utf-8?q?look-alikes?= — " + "x" * 120,
+        "é",
+    ],
+)
+def test_a_non_ascii_subject_decodes_to_exactly_the_subject(subject: str) -> None:
+    """Encoded words, cut between characters, give back the subject; no line over 78."""
+    data = wire(rendered(subject=subject))
+    assert parsed(data)["Subject"] == subject
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
 
 
 @pytest.mark.parametrize(
