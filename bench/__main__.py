@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"subscribers of the memory run ({d.memory_subscribers})",
     )
     p.add_argument(
+        "--rounds", type=int, help=f"end-to-end rounds, reported as medians ({d.rounds})"
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="cProfile the end-to-end run; stats go beside the JSON result",
