@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: A digest draws on at most this many days: a daily subscriber's missed days, a weekly one's week.
 CATCH_UP_DAYS = 7
+#: Subscribers planned at a time: their new paper cards are compiled in one batch.
+PLAN_BATCH = 256
 #: Archived days by date (None when a day was never gathered).
 Archive = Callable[[date], Day | None]
 
@@ -232,6 +234,8 @@ async def run_day(
     ``concurrency`` workers each own one transport (one persistent SMTP connection) and send the
     next ready digest. All of it runs on one thread: preparing fills the time the connections
     spend waiting for the server, instead of each connection waiting for its own preparation.
+    Digests are planned ``PLAN_BATCH`` at a time, so the paper cards each batch needs are made
+    together (``Renderer.warm``).
     """
     results: list[DeliveryResult] = []
     warnings: list[str] = []
@@ -256,13 +260,23 @@ async def run_day(
 
     async def prepare_all() -> None:
         try:
-            for subscriber in subscribers:
-                prepared = _prepare(subscriber, serving)
-                if isinstance(prepared, DeliveryResult):
-                    done(prepared)
-                else:
-                    await ready.put(prepared)
-                await asyncio.sleep(0)  # handle the replies that came in meanwhile
+            for start in range(0, len(subscribers), PLAN_BATCH):
+                planned: list[_Planned] = []
+                for subscriber in subscribers[start : start + PLAN_BATCH]:
+                    plan_or_result = _plan(subscriber, serving)
+                    if isinstance(plan_or_result, DeliveryResult):
+                        done(plan_or_result)
+                    else:
+                        planned.append(plan_or_result)
+                    await asyncio.sleep(0)  # handle the replies that came in meanwhile
+                renderer.warm(p.digest for p in planned)
+                for one in planned:
+                    composed = _compose(one, serving)
+                    if isinstance(composed, DeliveryResult):
+                        done(composed)
+                    else:
+                        await ready.put(composed)
+                    await asyncio.sleep(0)
         finally:
             for _ in range(workers):
                 await ready.put(None)
@@ -324,8 +338,16 @@ _OUTCOMES = {
 }
 
 
-def _prepare(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Ready:
-    """Rank, render and compose one subscriber's digest; the result when there is none to send."""
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A subscriber's digest for the run, not rendered yet."""
+
+    digest: Digest
+    covers: tuple[date, ...]
+
+
+def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
+    """The digest one subscriber gets; the result instead when there is nothing to send."""
     email, when = subscriber.email, run.day.day
     resend = run.how.resend_uncertain
     if settled := _settled(subscriber, when, run.ledger, resend_uncertain=resend):
@@ -335,6 +357,13 @@ def _prepare(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Ready:
         if not run.dry_run:
             run.ledger.record_nothing(email, when)
         return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers)
+    return _Planned(digest, covers)
+
+
+def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
+    """Render and compose a planned digest (the result instead, in a dry run)."""
+    digest, covers = planned.digest, planned.covers
+    email, when = digest.subscriber.email, digest.day
     rendered = run.renderer.render(digest)
     if rendered.trimmed:
         log.warning("%s: %s", email, rendered.trimmed)

@@ -415,6 +415,17 @@ def test_stencils_give_exactly_the_reference_html(unsubscribe: str | None) -> No
             assert fast.text == r.fill(d, tldr_chars=tldr_chars, omitted=omitted).text
 
 
+def test_cards_made_in_one_batch_for_many_digests_give_exactly_the_reference_html() -> None:
+    """``warm`` compiles every digest's cards in one document; each email is still byte for byte
+    the plain pipeline's."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    digests = varied_digests()
+    r.warm(digests)
+    assert r.prepare(digests[0]) is None, "nothing left to make"
+    for d in digests:
+        assert r.assemble(d).html == r.reference(d)
+
+
 def test_stencils_keep_hostile_text_literal() -> None:
     """Markup, Jinja syntax and marker look-alikes in upstream text come out as plain text."""
     r = Renderer(DEFAULT_TEMPLATES)
