@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.cli import main
 from pipeline.errors import SettingsError
-from pipeline.subscribers import load_subscribers
+from pipeline.subscribers import _compose, _plain, load_subscribers
 from tests.conftest import REPO, PapersServer, SmtpServer, no_sleep
 
 
@@ -192,6 +194,89 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
         tmp_path, "l.yaml", "email: l@example.org\nemail: m@example.org\nauthors: [X Y]\n"
     )
     assert problems_of(repeated) == ["l.yaml:2: email: duplicate key"]
+
+
+def test_quoted_scalars_stay_text_and_plain_ones_are_typed(tmp_path: Path) -> None:
+    """A quoted 123 is a name; a plain yes is true and 0x0A is ten; a quoted yes or 5 is text."""
+    good = write(
+        tmp_path,
+        "q.yaml",
+        """
+        email: q@example.org
+        name: "123"
+        authors: ['no']
+        paused: yes
+        max_papers: 0x0A
+        """,
+    )
+    (subscriber,) = load_subscribers(good).subscribers
+    assert (subscriber.name, subscriber.authors) == ("123", ("no",))
+    assert (subscriber.paused, subscriber.max_papers) == (True, 10)
+    bad = write(
+        tmp_path,
+        "r.yaml",
+        "email: r@example.org\nauthors: [X, no]\nmax_papers: '5'\nsend_empty: \"true\"\n",
+    )
+    assert problems_of(bad) == [
+        "r.yaml:2: authors[1]: expected text, got False",
+        "r.yaml:3: max_papers: expected a whole number, got '5'",
+        "r.yaml:4: send_empty: expected true or false, got 'true'",
+    ]
+
+
+SCALARS = """
+quoted: ["10", '1.5', "yes", 'null', "~", "2026-01-01", ""]
+ints: [10, -3, 0x1F, 017, 0b101, 1_000, 1:30]
+floats: [1.5, 1.0e+3, -.inf, 190:20:30.15, 1.]
+text: [1e3, yesno, nulll, a:b, 10 km, 0x, "]"]
+bools: [yes, Yes, NO, on, Off, true, FALSE]
+nulls: [null, Null, ~, ""]
+empty:
+times: [2026-01-01, 2026-01-01 10:00:00, 2026-01-01T10:00:00Z]
+tagged: [!!str 12, ! 12, !!binary aGVsbG8=, !!float 3, !!int "7", !!bool "on", !!null ""]
+literal: |
+  two
+  lines
+folded: >
+  folded
+  text
+"""
+
+
+def typed(value: object) -> object:
+    """``value`` with the type of every scalar beside it (1, 1.0 and True are equal otherwise)."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value), value)
+
+
+def test_scalars_are_the_values_the_safe_loader_gives() -> None:
+    """Every kind of scalar (quoted, plain, tagged, a repeat served from the resolver's cache)
+    has the same value and type as libyaml's own safe loader gives it."""
+    expected = yaml.load(SCALARS, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    for _ in range(2):
+        node = _compose(SCALARS)
+        assert isinstance(node, yaml.MappingNode)
+        data, _lines, duplicates = _plain(node)
+        assert typed(data) == typed(expected)
+        assert duplicates == []
+
+
+def test_loading_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    """The collector is held off only while loading: on again after, still off if it was."""
+    write(tmp_path, "a.yaml", "email: a@example.org\nauthors: [X Y]\n")
+    write(tmp_path, "b.yaml", "email: [nope\n")
+    assert gc.isenabled()
+    load_subscribers(tmp_path)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_subscribers(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_missing_path_is_a_settings_error(tmp_path: Path) -> None:
