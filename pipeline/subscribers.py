@@ -298,6 +298,10 @@ class _Walk:
         out: dict[Any, Any] = {}
         lines = self.lines
         for key_node, value_node in pairs:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a name, not a list or mapping", key_node.start_mark
+                )
             key = key_node.value
             where = (*path, key)
             lines[where] = key_node.start_mark.line + 1
@@ -334,10 +338,18 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     general way."""
     if node.tag == _STR_TAG:
         return node.value
-    construct = _SCALAR_CONSTRUCTORS.get(node.tag)
-    if construct is not None:
-        return construct(_SAFE_CONSTRUCTOR, node)
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    try:
+        construct = _SCALAR_CONSTRUCTORS.get(node.tag)
+        if construct is not None:
+            return construct(_SAFE_CONSTRUCTOR, node)
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except (ValueError, KeyError, TypeError) as exc:  # e.g. !!int "x", !!bool "maybe"
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}",
+            node.start_mark,
+        ) from exc
 
 
 EXPECTED = {  # pydantic error type → what the field wants, in the words of a YAML file

@@ -196,6 +196,19 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     assert problems_of(repeated) == ["l.yaml:2: email: duplicate key"]
 
 
+def test_a_bad_tagged_value_or_a_list_as_a_key_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """``!!int "x"`` and a list used as a key name their file and line; the good file survives."""
+    good = "topics:\n  - name: X\n    keywords: [x]\n"
+    write(tmp_path, "a.yaml", "email: a@example.org\n" + good + 'max_papers: !!int "x"\n')
+    write(tmp_path, "b.yaml", "email: b@example.org\n" + good + "? [a, b]\n: 1\n")
+    write(tmp_path, "c.yaml", "email: c@example.org\n" + good)
+    assert problems_of(tmp_path) == [
+        "a.yaml:5: yaml: 'x' is not a valid int",
+        "b.yaml:5: yaml: a key must be a name, not a list or mapping",
+    ]
+    assert [s.email for s in load_subscribers(tmp_path).subscribers] == ["c@example.org"]
+
+
 def test_quoted_scalars_stay_text_and_plain_ones_are_typed(tmp_path: Path) -> None:
     """A quoted 123 is a name; a plain yes is true and 0x0A is ten; a quoted yes or 5 is text."""
     good = write(
