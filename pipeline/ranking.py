@@ -448,7 +448,8 @@ class Rankings:
         already_sent: frozenset[str] = frozenset(),
         among: frozenset[str] | None = None,
     ) -> Digest:
-        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest).
+        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest, or
+        ranked with another profile under the same address).
 
         ``among``, when given, limits the candidates to those paper ids (the days the digest
         covers, when the index holds several days' papers).
@@ -471,8 +472,9 @@ class Rankings:
     def _pick(
         self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
     ) -> list[tuple[int, float, bool]]:
-        """The first ``limit`` candidates of ``row`` not sent already and (when given) ``among``
-        those ids, as (paper position, final score, followed); best first."""
+        """The first ``limit`` candidates of ``row`` (followed authors' papers first) not sent
+        already and, when given, ``among`` those ids: (paper position, final score, followed),
+        shown best first."""
         found = self.candidates
         papers = self.index.papers
         if among is not None and len(among) >= len(papers):
@@ -487,7 +489,7 @@ class Rankings:
                 continue
             picked.append((paper, found.scores[k], found.followed[k]))
         tie = self.index.id_rank
-        picked.sort(key=lambda p: (-p[1], tie[p[0]]))  # followed authors' papers took their places
+        picked.sort(key=lambda p: (-p[1], tie[p[0]]))
         return picked
 
     def _topic_hits(self, subscriber: Subscriber) -> list[tuple[Topic, list[_KeywordHits]]]:

@@ -148,7 +148,8 @@ def plan(
         covers, among = rankings.covering(subscriber)
     else:
         covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
-        rankings = rankings or ranking.rank_all(papers, [subscriber])
+        if rankings is None:
+            rankings = ranking.rank_all(papers, [subscriber])
         among = frozenset(p.id for p in papers)
     return rankings.digest(subscriber, day.day, already_sent=sent, among=among), covers
 
@@ -156,7 +157,7 @@ def plan(
 @dataclass(frozen=True, slots=True)
 class Pool(ranking.Rankings):
     """A run's rankings (``rank_pool``), with what they were drawn from: the day, the ledger, the
-    archive, and the days each subscriber's digest covers.
+    archive, and the days each subscriber's digest covers, by (email, frequency).
 
     Nearly every digest covers the same days, so ``covering`` works out once a run what a set of
     covered days holds. The covered days are read from the ledger once, when the pool is made: a
@@ -166,9 +167,7 @@ class Pool(ranking.Rankings):
     day: Day
     ledger: Ledger | None
     archive: Archive
-    days_of: Mapping[
-        tuple[str, str], tuple[date, ...]
-    ]  # by (email, frequency): what they depend on
+    days_of: Mapping[tuple[str, str], tuple[date, ...]]
     memo: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = field(
         default_factory=dict
     )
