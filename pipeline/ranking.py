@@ -42,7 +42,7 @@ import numpy.typing as npt
 import snowballstemmer
 from scipy import sparse
 
-from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber
+from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber, Topic
 
 TITLE_WEIGHT = 3.0
 KEYWORD_WEIGHT = 2.0
@@ -55,6 +55,7 @@ POPULARITY_NUDGE = 0.05  # popularity reorders only papers within 5 % of each ot
 
 Phrase = tuple[str, ...]
 FloatArray = npt.NDArray[np.float64]
+_KeywordHits = tuple[str, Mapping[int, float]]  # a keyword, and its score by paper position
 _FIELDS = (("title", TITLE_WEIGHT), ("keywords", KEYWORD_WEIGHT), ("abstract", ABSTRACT_WEIGHT))
 _WORD = re.compile(r"\w+")
 _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, LLM, GNN
@@ -271,17 +272,60 @@ class PaperIndex:
             relevance=relevance,
             excluded=excluded,
             followed=authors,
+            subscribers=tuple(subscribers),
+            candidates=self._candidates(subscribers, relevance, excluded, authors),
         )
 
-    def in_categories(
-        self, cols: npt.NDArray[np.int64], categories: Sequence[str]
+    def _candidates(
+        self,
+        subscribers: Sequence[Subscriber],
+        relevance: sparse.csr_matrix,
+        excluded: sparse.csr_matrix,
+        followed: sparse.csr_matrix,
+    ) -> _Candidates:
+        """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``).
+
+        One entry per stored (subscriber, paper) score: the floor (which followed authors bypass),
+        ``exclude``, ``min_upvotes`` and categories decide whether it is kept; the kept ones are
+        sorted by subscriber, then followed first, then by final score, then by id.
+        """
+        rows, cols = _entries(relevance)
+        width = len(self.papers)
+        keys = rows * width + cols
+        by_followed = np.isin(keys, _keys(followed, width))
+        keep = (relevance.data >= MIN_RELEVANCE) | by_followed  # followed authors bypass the floor
+        keep &= ~np.isin(keys, _keys(excluded, width))
+        min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
+        keep &= self.upvotes[cols] >= min_upvotes[rows]
+        keep &= self._in_categories(rows, cols, subscribers)
+        rows, cols, by_followed = rows[keep], cols[keep], by_followed[keep]
+        final = relevance.data[keep] * self.nudge[cols]
+        order = np.lexsort((self.id_rank[cols], -final, ~by_followed, rows))
+        counts = np.bincount(rows, minlength=len(subscribers))
+        return _Candidates(
+            starts=[0, *np.cumsum(counts).tolist()],
+            papers=cols[order].tolist(),
+            scores=final[order].tolist(),
+            followed=by_followed[order].tolist(),
+        )
+
+    def _in_categories(
+        self,
+        rows: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        subscribers: Sequence[Subscriber],
     ) -> npt.NDArray[np.bool_]:
-        """Which of ``cols`` a subscriber may get: every Daily Papers paper, and an arXiv-only
-        paper only when it is in one of the subscriber's ``categories``."""
+        """Which (subscriber, paper) entries a subscriber may get: every Daily Papers paper, and an
+        arXiv-only paper only when it is in one of the subscriber's ``categories``."""
         eligible = ~self.arxiv_only[cols]
-        wanted = set(categories)
-        for k in np.flatnonzero(~eligible):
-            eligible[k] = bool(wanted.intersection(self.papers[cols[k]].categories))
+        pending = np.flatnonzero(~eligible)
+        if len(pending):
+            wanted = [frozenset(s.categories) for s in subscribers]
+            papers = self.papers
+            eligible[pending] = [
+                not wanted[row].isdisjoint(papers[col].categories)
+                for row, col in zip(rows[pending].tolist(), cols[pending].tolist(), strict=True)
+            ]
         return eligible
 
     def phrase_scores(self, text: str) -> Mapping[int, float]:
@@ -369,6 +413,22 @@ def _phrase_starts(
 
 
 @dataclass(frozen=True, slots=True)
+class _Candidates:
+    """Every ranked subscriber's candidate papers, each subscriber's in the order a digest takes
+    them: papers by followed authors first, then by final score (relevance * popularity nudge),
+    then by id. Plain lists, since a digest reads only the first few entries of one subscriber.
+
+    Only what depends on the subscriber and the papers is settled here; what the covered days and
+    the ledger rule out is left to ``Rankings.digest``.
+    """
+
+    starts: list[int]  # subscriber row → where its entries start (and row + 1 where they end)
+    papers: list[int]  # paper positions
+    scores: list[float]  # final scores
+    followed: list[bool]  # whether a followed author wrote the paper
+
+
+@dataclass(frozen=True, slots=True)
 class Rankings:
     """Every ranked subscriber's scores over the index's papers; ``digest`` picks one's papers."""
 
@@ -377,6 +437,8 @@ class Rankings:
     relevance: sparse.csr_matrix
     excluded: sparse.csr_matrix
     followed: sparse.csr_matrix
+    subscribers: tuple[Subscriber, ...]  # by row
+    candidates: _Candidates
 
     def digest(
         self,
@@ -386,36 +448,18 @@ class Rankings:
         already_sent: frozenset[str] = frozenset(),
         among: frozenset[str] | None = None,
     ) -> Digest:
-        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest).
+        """The digest for ``subscriber``, best first (ranked alone if not ranked with the rest, or
+        ranked with another profile under the same address).
 
         ``among``, when given, limits the candidates to those paper ids (the days the digest
         covers, when the index holds several days' papers).
         """
-        if subscriber.email not in self.rows:
+        row = self.rows.get(subscriber.email)
+        if row is None or self.subscribers[row] != subscriber:
             return self.index.digest(subscriber, day, already_sent=already_sent, among=among)
-        row, index = self.rows[subscriber.email], self.index
-        cols, scores = _row(self.relevance, row)
-        followed = np.isin(cols, _row(self.followed, row)[0])
-        keep = (scores >= MIN_RELEVANCE) | followed  # the floor; followed authors bypass it
-        keep &= ~np.isin(cols, _row(self.excluded, row)[0])
-        keep &= index.upvotes[cols] >= subscriber.min_upvotes
-        keep &= index.in_categories(cols, subscriber.categories)
-        if among is not None and len(among) < len(index.papers):
-            keep &= np.isin(cols, [index.position[pid] for pid in among if pid in index.position])
-        if already_sent:
-            sent = [index.position[pid] for pid in already_sent if pid in index.position]
-            keep &= ~np.isin(cols, sent)
-        cols, followed = cols[keep], followed[keep]
-        final = scores[keep] * index.nudge[cols]
-        tie = index.id_rank[cols]
-        # followed authors' papers take their places first, then the best; shown best first
-        first = np.lexsort((tie, -final, ~followed))[: subscriber.max_papers]
-        order = first[np.lexsort((tie[first], -final[first]))]
-        papers = index.papers
-        picked = [(int(cols[k]), float(final[k]), bool(followed[k])) for k in order]
-        topic_hits = [
-            [(k, index.phrase_scores(k)) for k in topic.keywords] for topic in subscriber.topics
-        ]
+        picked = self._pick(row, subscriber.max_papers, already_sent, among)
+        papers = self.index.papers
+        topic_hits = self._topic_hits(subscriber) if picked else []
         return Digest(
             subscriber=subscriber,
             day=day,
@@ -425,12 +469,44 @@ class Rankings:
             ),
         )
 
+    def _pick(
+        self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
+    ) -> list[tuple[int, float, bool]]:
+        """The first ``limit`` candidates of ``row`` (followed authors' papers first) not sent
+        already and, when given, ``among`` those ids: (paper position, final score, followed),
+        shown best first."""
+        found = self.candidates
+        papers = self.index.papers
+        if among is not None and len(among) >= len(papers):
+            among = None  # every paper of the index is among them
+        picked: list[tuple[int, float, bool]] = []
+        for k in range(found.starts[row], found.starts[row + 1]):
+            if len(picked) == limit:
+                break
+            paper = found.papers[k]
+            pid = papers[paper].id
+            if pid in already_sent or (among is not None and pid not in among):
+                continue
+            picked.append((paper, found.scores[k], found.followed[k]))
+        tie = self.index.id_rank
+        picked.sort(key=lambda p: (-p[1], tie[p[0]]))
+        return picked
+
+    def _topic_hits(self, subscriber: Subscriber) -> list[tuple[Topic, list[_KeywordHits]]]:
+        """Each topic with its distinct keywords and the papers each matches, with its score in
+        each: looked up once a digest rather than once a paper."""
+        index = self.index
+        return [
+            (topic, [(k, index.phrase_scores(k)) for k in dict.fromkeys(topic.keywords)])
+            for topic in subscriber.topics
+        ]
+
     def _reasons(
         self,
         subscriber: Subscriber,
         paper: int,
         followed: bool,
-        topic_hits: Sequence[Sequence[tuple[str, Mapping[int, float]]]],
+        topic_hits: Sequence[tuple[Topic, Sequence[_KeywordHits]]],
     ) -> tuple[Reason, ...]:
         """Why ``paper`` was picked: the followed authors, then topics by their contribution."""
         reasons: list[Reason] = []
@@ -441,25 +517,35 @@ class Rankings:
                 if paper in self.index.papers_by(author)
             )
         scored_topics: list[tuple[float, int, Reason]] = []
-        for order, (topic, hits) in enumerate(zip(subscriber.topics, topic_hits, strict=True)):
+        for order, (topic, hits) in enumerate(topic_hits):
             terms: list[str] = []
             total = 0.0
             for keyword, by_paper in hits:
                 score = by_paper.get(paper, 0.0)
-                if score > 0 and keyword not in terms:
+                if score > 0:
                     terms.append(keyword)
                     total += score
             if terms:
                 reason = Reason(ReasonKind.TOPIC, topic.name, tuple(terms))
                 scored_topics.append((-total * topic.weight, order, reason))
-        reasons.extend(r for _, _, r in sorted(scored_topics, key=lambda t: (t[0], t[1])))
+        if len(scored_topics) > 1:
+            scored_topics.sort(key=lambda t: (t[0], t[1]))
+        reasons.extend(r for _, _, r in scored_topics)
         return tuple(reasons)
 
 
-def _row(matrix: sparse.csr_matrix, row: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """The column positions and values of one row of a CSR matrix (views, no copy)."""
-    start, end = matrix.indptr[row], matrix.indptr[row + 1]
-    return matrix.indices[start:end], matrix.data[start:end]
+def _entries(
+    matrix: sparse.csr_matrix,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The row and column of every stored entry of a CSR matrix, in storage order."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows, matrix.indices.astype(np.int64)
+
+
+def _keys(matrix: sparse.csr_matrix, width: int) -> npt.NDArray[np.int64]:
+    """One number per stored entry of a CSR matrix with ``width`` columns: row * width + column."""
+    rows, cols = _entries(matrix)
+    return rows * width + cols
 
 
 def rank_all(papers: Iterable[Paper], subscribers: Sequence[Subscriber]) -> Rankings:

@@ -11,9 +11,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
 from pathlib import Path
@@ -146,19 +146,61 @@ def plan(
     digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
     """
     sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
-    covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
-    if rankings is None:
-        rankings = ranking.rank_all(papers, [subscriber])
-    among = frozenset(p.id for p in papers)
+    if isinstance(rankings, Pool) and rankings.drawn_from(day, ledger, archive):
+        covers, among = rankings.covering(subscriber)
+    else:
+        covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
+        if rankings is None:
+            rankings = ranking.rank_all(papers, [subscriber])
+        among = frozenset(p.id for p in papers)
     return rankings.digest(subscriber, day.day, already_sent=sent, among=among), covers
+
+
+@dataclass(frozen=True, slots=True)
+class Pool(ranking.Rankings):
+    """A run's rankings (``rank_pool``), with what they were drawn from: the day, the ledger, the
+    archive, and the days each subscriber's digest covers, by (email, frequency).
+
+    Nearly every digest covers the same days, so ``covering`` works out once a run what a set of
+    covered days holds. The covered days are read from the ledger once, when the pool is made: a
+    run only writes its own day, which they never depend on.
+    """
+
+    day: Day
+    ledger: Ledger | None
+    archive: Archive
+    days_of: Mapping[tuple[str, str], tuple[date, ...]]
+    memo: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = field(
+        default_factory=dict
+    )
+
+    def drawn_from(self, day: Day, ledger: Ledger | None, archive: Archive) -> bool:
+        """Whether this pool was made for this very day, ledger and archive."""
+        return day is self.day and ledger is self.ledger and archive is self.archive
+
+    def covering(self, subscriber: Subscriber) -> tuple[tuple[date, ...], frozenset[str]]:
+        """The days ``subscriber``'s digest covers (``papers_of``) and the ids of their papers."""
+        days = self.days_of.get((subscriber.email, subscriber.frequency))
+        if days is None:  # not one of the pool's subscribers
+            days = covered_days(subscriber, self.day.day, self.ledger)
+        found = self.memo.get(days)
+        if found is None:
+            covers, papers = papers_of(days, self.day, self.archive)
+            found = self.memo[days] = (covers, frozenset(p.id for p in papers))
+        return found
 
 
 def rank_pool(
     subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
-) -> ranking.Rankings:
+) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
-    days = {when for s in subscribers for when in covered_days(s, day.day, ledger)}
-    return ranking.rank_all(papers_of(sorted(days), day, archive)[1], subscribers)
+    days_of: dict[tuple[str, str], tuple[date, ...]] = {
+        (s.email, s.frequency): covered_days(s, day.day, ledger) for s in subscribers
+    }
+    days = {when for covered in days_of.values() for when in covered}
+    rankings = ranking.rank_all(papers_of(sorted(days), day, archive)[1], subscribers)
+    parts = {f.name: getattr(rankings, f.name) for f in fields(rankings)}
+    return Pool(**parts, day=day, ledger=ledger, archive=archive, days_of=days_of)
 
 
 def digest_for(

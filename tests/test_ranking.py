@@ -291,6 +291,33 @@ def test_scoring_everyone_together_equals_scoring_each_alone() -> None:
     assert together.digest(latecomer, DAY) == build_digest(latecomer, DAY, papers)
 
 
+def test_categories_and_upvote_thresholds_hold_for_everyone_scored_together() -> None:
+    """Each subscriber's categories and min_upvotes, settled for all at once, are their own."""
+    rng = random.Random(8)
+    categories = ["cs.LG", "stat.ML", "math.PR"]
+    papers = [
+        dataclasses.replace(
+            paper(f"2601.{i:05d}", f"Grokking study {i}", upvotes=rng.randrange(20)),
+            source="arxiv" if i % 2 else "huggingface",
+            categories=tuple(rng.sample(categories, rng.randrange(3))),
+        )
+        for i in range(30)
+    ]
+    subscribers = [
+        reader(
+            "grokking",
+            email=f"s{i}@example.org",
+            categories=tuple(rng.sample(categories, i % 3)),
+            min_upvotes=rng.choice([0, 5, 15]),
+            max_papers=rng.choice([3, 10, 30]),
+        )
+        for i in range(24)
+    ]
+    together = rank_all(papers, subscribers)
+    for sub in subscribers:
+        assert together.digest(sub, DAY) == build_digest(sub, DAY, papers)
+
+
 def test_explain_shows_the_digest_with_scores_and_reasons(
     env: Path,
     papers_server: PapersServer,

@@ -1,0 +1,92 @@
+"""Planning: a run's pool plans every digest exactly as the rankings it holds would alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import date, timedelta
+
+from pipeline.ledger import Ledger, State
+from pipeline.models import Day, Paper, Subscriber, Topic
+from pipeline.ranking import rank_all
+from pipeline.run import covered_days, papers_of, plan, rank_pool
+
+DAY = date(2026, 1, 10)
+VOCABULARY = ["grokking", "neural operator", "holography", "diffusion model", "PDE", "lattice"]
+CATEGORIES = ["cs.LG", "stat.ML", "math.PR"]
+
+
+def day_of(when: date, rng: random.Random) -> Day:
+    """A day of papers: some arXiv-only with categories, some with an id an earlier day had."""
+    papers = [
+        Paper(
+            id=f"2601.{rng.randrange(8) if rng.random() < 0.2 else 100 * when.day + i:05d}",
+            title=" ".join(rng.sample(VOCABULARY, 2)),
+            abstract=" ".join(rng.sample(VOCABULARY, 3)) + ".",
+            authors=(rng.choice(["Ada Lovelace", "Grace Hopper", "Alan Turing"]),),
+            published=when,
+            upvotes=rng.randrange(20),
+            url="https://example.org/",
+            pdf_url="https://example.org/pdf",
+            source="arxiv" if rng.random() < 0.3 else "huggingface",
+            categories=tuple(rng.sample(CATEGORIES, rng.randrange(3))),
+        )
+        for i in range(12)
+    ]
+    return Day(when, tuple(papers))
+
+
+def subscribers_of(rng: random.Random) -> list[Subscriber]:
+    """Daily and weekly subscribers with topics, authors, categories and upvote thresholds."""
+    return [
+        Subscriber(
+            email=f"s{i}@example.org",
+            topics=(Topic("T", tuple(rng.sample(VOCABULARY, 2)), rng.choice([0.5, 1.0, 2.0])),),
+            authors=("G. Hopper",) if i % 3 == 0 else (),
+            categories=tuple(rng.sample(CATEGORIES, i % 3)),
+            min_upvotes=rng.choice([0, 0, 5]),
+            max_papers=rng.choice([3, 5, 10]),
+            frequency="weekly" if i % 5 == 0 else "daily",
+        )
+        for i in range(30)
+    ]
+
+
+def test_the_pool_plans_catch_up_days_and_sent_papers_as_its_rankings_do() -> None:
+    """Catch-up days (one missing from the archive), weekly digests, papers sent already, arXiv-only
+    papers and a subscriber outside the pool: what the pool remembers of the days each digest
+    covers changes nothing; planning with the same rankings, without it, gives the same plans."""
+    rng = random.Random(5)
+    archived = {DAY - timedelta(days=n): day_of(DAY - timedelta(days=n), rng) for n in (1, 2, 4, 6)}
+    today = day_of(DAY, rng)
+    archive = archived.get
+    subscribers = subscribers_of(rng)
+    pool_ids = [p.id for d in (today, *archived.values()) for p in d.papers]
+    ledger = Ledger(None)
+    for n, sub in enumerate(subscribers[::2]):
+        served = DAY - timedelta(days=1 + n % 9)
+        ledger.claim(sub.email, served, "<m@example.org>", rng.sample(pool_ids, 6))
+        ledger.record(sub.email, served, State.SENT, attempts=1)
+    stranger = dataclasses.replace(subscribers[1], email="stranger@example.org")
+
+    pool = rank_pool(subscribers, today, ledger, archive)
+    plans = [plan(sub, today, ledger, archive, pool) for sub in [*subscribers, stranger]]
+
+    days = sorted({when for sub in subscribers for when in covered_days(sub, DAY, ledger)})
+    rankings = rank_all(papers_of(days, today, archive)[1], subscribers)  # the same, no memo
+    assert plans == [
+        plan(sub, today, ledger, archive, rankings) for sub in [*subscribers, stranger]
+    ]
+    assert {len(covers) for _, covers in plans} >= {1, 2, 4}, "catch-up days were covered"
+    assert any(digest.papers for digest, _ in plans)
+
+
+def test_a_pool_is_used_only_with_the_archive_it_was_made_from() -> None:
+    """Planning with another archive covers that archive's days, not the pool's."""
+    rng = random.Random(6)
+    earlier = day_of(DAY - timedelta(days=1), rng)
+    today = day_of(DAY, rng)
+    weekly = [dataclasses.replace(s, frequency="weekly") for s in subscribers_of(rng)]
+    pool = rank_pool(weekly, today, None, {earlier.day: earlier}.get)
+    assert plan(weekly[0], today, None, {earlier.day: earlier}.get, pool)[1] == (earlier.day, DAY)
+    assert plan(weekly[0], today, None, {}.get, pool)[1] == (DAY,)
