@@ -26,7 +26,6 @@ from pipeline.rendering import Renderer
 from pipeline.run import (
     Archive,
     archive_of,
-    digest_for,
     ledger_path,
     rank_pool,
     select,
@@ -96,9 +95,9 @@ def write_previews(
     Each digest is the one the run would send: with catch-up and weekly days from ``archive``.
     """
     entries = []
-    rankings = rank_pool(subscribers, day, ledger, archive)
+    pool = rank_pool(subscribers, day, ledger, archive)
     for subscriber in subscribers:
-        digest = digest_for(subscriber, day, ledger, rankings, archive=archive)
+        digest, _covers = pool.plan(subscriber, ledger)
         rendered = renderer.render(digest)
         html_file, text_file = f"{subscriber.slug}.html", f"{subscriber.slug}.txt"
         write_atomic(out / html_file, rendered.html)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
 from pathlib import Path
@@ -146,61 +146,52 @@ def plan(
     digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
     """
     sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
-    if isinstance(rankings, Pool) and rankings.drawn_from(day, ledger, archive):
-        covers, among = rankings.covering(subscriber)
-    else:
-        covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
-        if rankings is None:
-            rankings = ranking.rank_all(papers, [subscriber])
-        among = frozenset(p.id for p in papers)
+    covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
+    if rankings is None:
+        rankings = ranking.rank_all(papers, [subscriber])
+    among = frozenset(p.id for p in papers)
     return rankings.digest(subscriber, day.day, already_sent=sent, among=among), covers
 
 
 @dataclass(frozen=True, slots=True)
-class Pool(ranking.Rankings):
-    """A run's rankings (``rank_pool``), with what they were drawn from: the day, the ledger, the
-    archive, and the days each subscriber's digest covers, by (email, frequency).
+class Pool:
+    """What a run plans every digest from (``rank_pool``, once a run): every subscriber scored
+    over the papers of every day some digest covers, the days each one's digest covers, and the
+    ids of the papers of each distinct set of covered days (nearly every digest has the same).
 
-    Nearly every digest covers the same days, so ``covering`` works out once a run what a set of
-    covered days holds. The covered days are read from the ledger once, when the pool is made: a
-    run only writes its own day, which they never depend on.
+    The covered days are read from the ledger once, here: a run writes only its own day, which
+    they never depend on.
     """
 
     day: Day
-    ledger: Ledger | None
-    archive: Archive
-    days_of: Mapping[tuple[str, str], tuple[date, ...]]
-    memo: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = field(
-        default_factory=dict
-    )
+    rankings: ranking.Rankings
+    days_of: Mapping[str, tuple[date, ...]]  # by e-mail address
+    holding: Mapping[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]]
 
-    def drawn_from(self, day: Day, ledger: Ledger | None, archive: Archive) -> bool:
-        """Whether this pool was made for this very day, ledger and archive."""
-        return day is self.day and ledger is self.ledger and archive is self.archive
-
-    def covering(self, subscriber: Subscriber) -> tuple[tuple[date, ...], frozenset[str]]:
-        """The days ``subscriber``'s digest covers (``papers_of``) and the ids of their papers."""
-        days = self.days_of.get((subscriber.email, subscriber.frequency))
-        if days is None:  # not one of the pool's subscribers
-            days = covered_days(subscriber, self.day.day, self.ledger)
-        found = self.memo.get(days)
-        if found is None:
-            covers, papers = papers_of(days, self.day, self.archive)
-            found = self.memo[days] = (covers, frozenset(p.id for p in papers))
-        return found
+    def plan(
+        self, subscriber: Subscriber, ledger: Ledger | None
+    ) -> tuple[Digest, tuple[date, ...]]:
+        """``plan`` for one of the pool's subscribers, without working the days out again."""
+        covers, among = self.holding[self.days_of[subscriber.email]]
+        sent = (
+            ledger.sent_papers(subscriber.email, other_than=self.day.day) if ledger else frozenset()
+        )
+        digest = self.rankings.digest(subscriber, self.day.day, already_sent=sent, among=among)
+        return digest, covers
 
 
 def rank_pool(
     subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
-    days_of: dict[tuple[str, str], tuple[date, ...]] = {
-        (s.email, s.frequency): covered_days(s, day.day, ledger) for s in subscribers
-    }
-    days = {when for covered in days_of.values() for when in covered}
-    rankings = ranking.rank_all(papers_of(sorted(days), day, archive)[1], subscribers)
-    parts = {f.name: getattr(rankings, f.name) for f in fields(rankings)}
-    return Pool(**parts, day=day, ledger=ledger, archive=archive, days_of=days_of)
+    days_of = {s.email: covered_days(s, day.day, ledger) for s in subscribers}
+    holding: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = {}
+    for days in set(days_of.values()):
+        covers, papers = papers_of(days, day, archive)
+        holding[days] = (covers, frozenset(p.id for p in papers))
+    every_day = sorted({when for days in holding for when in days})
+    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers)
+    return Pool(day, rankings, days_of, holding)
 
 
 def digest_for(
@@ -248,7 +239,7 @@ class _Serving:
     """What serving any one subscriber needs: the run's fixed parts."""
 
     day: Day
-    rankings: ranking.Rankings
+    pool: Pool
     renderer: Renderer
     ledger: Ledger
     how: Delivery
@@ -284,7 +275,7 @@ async def run_day(
     shown = progress or NoProgress()
     serving = _Serving(
         day=day,
-        rankings=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
+        pool=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
         renderer=renderer,
         ledger=ledger,
         how=delivery_to,
@@ -394,7 +385,7 @@ def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
     resend = run.how.resend_uncertain
     if settled := _settled(subscriber, when, run.ledger, resend_uncertain=resend):
         return settled
-    digest, covers = plan(subscriber, run.day, run.ledger, run.archive, run.rankings)
+    digest, covers = run.pool.plan(subscriber, run.ledger)
     if not digest.papers and not subscriber.send_empty:
         if not run.dry_run:
             run.ledger.record_nothing(email, when)
