@@ -156,6 +156,19 @@ def test_headers_written_directly_agree_with_the_email_package(name: str, value:
     assert delivery._header(name, value) == expected
 
 
+def test_the_content_type_is_folded_as_the_email_package_folds_it() -> None:
+    """compose writes the multipart Content-Type itself; the email package would write the same."""
+    boundary = "=_papermail_0123456789abcdef0123"
+    value = f'multipart/alternative; boundary="{boundary}"'
+    expected = policy.SMTP.fold_binary(
+        "Content-Type", policy.SMTP.header_factory("Content-Type", value)
+    )
+    assert delivery._multipart(boundary) == expected
+    message = parsed(wire(rendered()))
+    assert message.is_multipart()
+    assert str(message.get_boundary()).startswith("=_papermail_")
+
+
 @pytest.mark.parametrize(
     "subject",
     [

@@ -183,11 +183,14 @@ class Renderer:
         """
         if self._stencils is None:
             return
-        views = [
-            paper_view(rank, scored, TLDR_CHARS)
-            for digest in digests
-            for rank, scored in enumerate(digest.papers, start=1)
-        ]
+        seen: set[tuple[Any, ...]] = set()
+        views = []
+        for digest in digests:
+            for rank, scored in enumerate(digest.papers, start=1):
+                card = (scored.paper, rank == 1, bool(scored.reasons))  # what tells cards apart
+                if card not in seen:
+                    seen.add(card)
+                    views.append(paper_view(rank, scored, TLDR_CHARS))
         try:
             pending = self._stencils.compile_cards(views)
             if pending is not None:
