@@ -304,7 +304,7 @@ async def run_day(
                     await asyncio.sleep(0)  # handle the replies that came in meanwhile
                 renderer.warm(p.digest for p in planned)
                 for one in planned:
-                    composed = _compose(one, serving)
+                    composed = await _compose(one, serving)
                     if isinstance(composed, DeliveryResult):
                         done(composed)
                     else:
@@ -393,7 +393,7 @@ def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
     return _Planned(digest, covers)
 
 
-def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
+async def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
     """Render and compose a planned digest (the result instead, in a dry run)."""
     digest, covers = planned.digest, planned.covers
     email, when = digest.subscriber.email, digest.day
@@ -402,6 +402,7 @@ def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
         log.warning("%s: %s", email, rendered.trimmed)
         run.warnings.append(f"{email}: {rendered.trimmed}")
     papers = tuple(s.paper.id for s in rendered.digest.papers)
+    await asyncio.sleep(0)  # the replies that came in while rendering
     outgoing = delivery.compose(
         rendered,
         from_address=run.how.from_address,
