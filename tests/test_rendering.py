@@ -10,6 +10,7 @@ import socket
 from datetime import date
 from pathlib import Path
 
+import premailer
 import pytest
 
 from pipeline.cli import main
@@ -25,6 +26,7 @@ from pipeline.rendering import (
     subject_for,
     tldr,
 )
+from pipeline.rendering import html as html_module
 from pipeline.settings import DEFAULT_TEMPLATES
 from tests.conftest import SmtpServer, no_sleep
 
@@ -424,6 +426,17 @@ def test_cards_made_in_one_batch_for_many_digests_give_exactly_the_reference_htm
     assert r.prepare(digests[0]) is None, "nothing left to make"
     for d in digests:
         assert r.assemble(d).html == r.reference(d)
+
+
+def test_css_inlining_with_style_rules_read_once_is_premailers_own() -> None:
+    """``inline_css`` reuses each style block's parsed rules across documents; the HTML is what
+    premailer itself writes for each of several different documents, one after another."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    for d in varied_digests()[:4]:
+        compiled = compile_mjml(r.fill(d).mjml)
+        marked = html_module._MJML_RESET.sub(r'\1 data-premailer="ignore">\2', compiled, count=1)
+        own = premailer.Premailer(marked, **html_module._OPTIONS).transform(pretty_print=False)
+        assert inline_css(compiled) == "<!doctype html>\n" + own
 
 
 def test_stencils_keep_hostile_text_literal() -> None:

@@ -6,8 +6,10 @@ part and the reference pipeline once per email.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from typing import Any
 
 import mjml
 import premailer
@@ -48,18 +50,43 @@ def inline_css(html: str) -> str:
     it onto every table cell would add kilobytes per paper and change nothing a client shows.
     """
     try:
-        inliner = premailer.Premailer(
-            _MJML_RESET.sub(r'\1 data-premailer="ignore">\2', html, count=1),
-            allow_network=False,
-            strip_important=False,
-            keep_style_tags=True,
-            disable_validation=True,
-            cssutils_logging_level=logging.CRITICAL,
+        inliner = _Inliner(
+            _MJML_RESET.sub(r'\1 data-premailer="ignore">\2', html, count=1), **_OPTIONS
         )
         inlined: str = inliner.transform(pretty_print=False)
     except (premailer.premailer.PremailerError, ValueError) as exc:
         raise TemplateError(f"{HTML_TEMPLATE}: CSS could not be inlined: {exc}") from exc
     return "<!doctype html>\n" + inlined
+
+
+_OPTIONS: dict[str, Any] = {
+    "allow_network": False,
+    "strip_important": False,
+    "keep_style_tags": True,
+    "disable_validation": True,
+    "cssutils_logging_level": logging.CRITICAL,
+}
+
+
+class _Inliner(premailer.Premailer):  # type: ignore[misc]
+    """premailer, reading each ``<style>`` block's rules once per process.
+
+    premailer has cssutils write every property of every rule out again for each document, most
+    of what inlining one costs; every document of a run has the same style blocks (the template's
+    head), and the rules (specificity, selector, declarations) are plain tuples, read only.
+    A test checks the output is premailer's own.
+    """
+
+    def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list[Any], list[Any]]:
+        rules, leftover = _style_rules(css_body, ruleset_index)
+        return list(rules), list(leftover)
+
+
+@functools.lru_cache(maxsize=64)
+def _style_rules(css_body: str, ruleset_index: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    reader = premailer.Premailer("", **_OPTIONS)
+    rules, leftover = reader._parse_style_rules(css_body, ruleset_index)
+    return tuple(rules), tuple(leftover)
 
 
 def to_html(mjml_source: str) -> str:
