@@ -91,8 +91,11 @@ def _stem(word: str) -> str:
 
 def stems(text: str) -> Phrase:
     """The stemmed words of a text, in order: what keywords and papers are compared on."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():  # nearly every abstract: nothing to decompose
+        plain = text
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return tuple(_stem(w) for w in _WORD.findall(plain))
 
 
