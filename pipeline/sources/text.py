@@ -28,9 +28,10 @@ def clean_text(value: object) -> str:
     """Decode HTML entities exactly once, drop control characters, collapse whitespace."""
     if value is None:
         return ""
-    text = html.unescape(str(value))
-    text = "".join(c if c.isprintable() or c.isspace() else " " for c in text)
-    return _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", html.unescape(str(value)))
+    if not text.isprintable():  # rare: a control or format character left after the spaces
+        text = _SPACE.sub(" ", "".join(c if c.isprintable() else " " for c in text))
+    return text.strip()
 
 
 def clean_title(value: object) -> str:
