@@ -243,7 +243,6 @@ class _Serving:
     renderer: Renderer
     ledger: Ledger
     how: Delivery
-    archive: Archive
     dry_run: bool
     warnings: list[str]
 
@@ -279,7 +278,6 @@ async def run_day(
         renderer=renderer,
         ledger=ledger,
         how=delivery_to,
-        archive=archive,
         dry_run=dry_run,
         warnings=warnings,
     )
