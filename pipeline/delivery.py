@@ -224,14 +224,15 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(lines, istext=True).replace(b"\n", b"\r\n")
 
 
-#: Parts at least this long are shared by many emails (layout, paper cards) and cached encoded;
-#: shorter ones (values, ranks) are encoded together with their neighbours.
+#: Parts at least this long are shared by many emails (layout, paper cards); shorter ones (values,
+#: ranks) are encoded together with their neighbours. Both are kept encoded, since the runs of
+#: short ones repeat too (a rank, a reason chip).
 _SHARED_PART = 256
-_qp_shared = lru_cache(maxsize=4096)(_qp)
+_qp_cached = lru_cache(maxsize=16384)(_qp)
 
 
 def _qp_joined(parts: Sequence[str]) -> bytes:
-    """``_qp`` of the parts joined, from each long part's cached encoding.
+    """``_qp`` of the parts joined, from the cached encodings of its pieces.
 
     Encoded pieces are joined by a soft line break (``=`` CRLF) unless one ends a line, so the
     decoded text is exactly the parts joined; no line gets longer than 76 characters.
@@ -243,11 +244,11 @@ def _qp_joined(parts: Sequence[str]) -> bytes:
             short.append(part)
             continue
         if short:
-            chunks.append(_qp("".join(short)))
+            chunks.append(_qp_cached("".join(short)))
             short.clear()
-        chunks.append(_qp_shared(part))
+        chunks.append(_qp_cached(part))
     if short:
-        chunks.append(_qp("".join(short)))
+        chunks.append(_qp_cached("".join(short)))
     encoded = [c for c in chunks if c]
     out = [c if c.endswith(b"\r\n") else c + b"=\r\n" for c in encoded[:-1]]
     out.extend(encoded[-1:])  # the text ends there: no soft break after it
