@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pipeline import delivery
+from pipeline.delivery import message
 from pipeline.errors import SettingsError
 from pipeline.models import Digest, RenderedEmail, Subscriber, Topic
 from pipeline.settings import load_settings
@@ -153,7 +154,7 @@ HEADER_VALUES = [
 def test_headers_written_directly_agree_with_the_email_package(name: str, value: str) -> None:
     """A header ``compose`` writes as is, without the email package, is what that would write."""
     expected = policy.SMTP.fold_binary(name, policy.SMTP.header_factory(name, value))
-    assert delivery._header(name, value) == expected
+    assert message._header(name, value) == expected
 
 
 def test_the_content_type_is_folded_as_the_email_package_folds_it() -> None:
@@ -163,10 +164,10 @@ def test_the_content_type_is_folded_as_the_email_package_folds_it() -> None:
     expected = policy.SMTP.fold_binary(
         "Content-Type", policy.SMTP.header_factory("Content-Type", value)
     )
-    assert delivery._multipart(boundary) == expected
-    message = parsed(wire(rendered()))
-    assert message.is_multipart()
-    assert str(message.get_boundary()).startswith("=_papermail_")
+    assert message._multipart(boundary) == expected
+    sent = parsed(wire(rendered()))
+    assert sent.is_multipart()
+    assert str(sent.get_boundary()).startswith("=_papermail_")
 
 
 @pytest.mark.parametrize(
@@ -216,9 +217,9 @@ def test_mailboxes_written_directly_agree_with_the_email_package(name: str, addr
         expected = str(Address(name, addr_spec=address))
     except (ValueError, IndexError, errors.HeaderParseError) as exc:
         with pytest.raises(type(exc)):
-            delivery._mailbox(name, address)
+            message._mailbox(name, address)
     else:
-        assert delivery._mailbox(name, address) == expected
+        assert message._mailbox(name, address) == expected
 
 
 def random_html_parts(rng: random.Random) -> list[str]:

@@ -1,0 +1,335 @@
+"""Transports: wire bytes → SMTP (aiosmtplib) or an ``.eml`` file in the outbox, with retries.
+
+The only module that imports aiosmtplib. Each failure is classified once, here:
+
+- transient (connection refused or dropped before the server accepted the message, 4xx, 421):
+  retried with exponential backoff and jitter, up to ``max_attempts``;
+- permanent (5xx, a refused recipient): not retried;
+- uncertain (a timeout in the DATA step, whose last wait is the reply to the final ``.``): the
+  server may have accepted the message, so it is not resent (never twice beats never lost here).
+
+A connection, TLS or AUTH failure is also marked ``unreachable``: the run stops trying the server
+and exits 69. Nothing here raises for one subscriber's failure; every outcome is an ``Attempted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from pipeline.delivery.message import Outgoing, one_line
+from pipeline.models import slug_of
+from pipeline.settings import Settings
+from pipeline.sources.archive import write_atomic
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class TransientFailure(Exception):
+    """A delivery attempt failed in a way that may succeed later."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class PermanentFailure(Exception):
+    """The server refused the message or the recipient for good (5xx)."""
+
+
+class UncertainDelivery(Exception):
+    """The DATA step timed out: the server may or may not have accepted the message."""
+
+
+# --- transports ----------------------------------------------------------------------------------
+
+
+class Transport(Protocol):
+    """Something that takes one message, or raises one of the three failures above."""
+
+    async def send(self, outgoing: Outgoing) -> None:
+        """Deliver ``outgoing``; raise TransientFailure, PermanentFailure or UncertainDelivery."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class OutboxTransport:
+    """Writes each message atomically as ``<outbox>/<day>-<recipient>.eml``."""
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+
+    def path_for(self, outgoing: Outgoing) -> Path:
+        """The file a message goes to (a rerun would overwrite the same name)."""
+        slug = slug_of(outgoing.recipient)
+        return self.outbox / f"{outgoing.day.isoformat()}-{slug}.eml"
+
+    async def send(self, outgoing: Outgoing) -> None:
+        """Write the message file atomically."""
+        try:
+            write_atomic(self.path_for(outgoing), outgoing.data.decode("utf-8"))
+        except OSError as exc:
+            raise TransientFailure(
+                f"cannot write to outbox {self.outbox}: {exc.strerror}", unreachable=True
+            ) from None
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """How to reach the SMTP server; the password is only ever handed to aiosmtplib."""
+
+    host: str
+    port: int
+    security: str  # ssl, starttls or none
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+    tls_context: ssl.SSLContext | None = None
+
+
+class SmtpTransport:
+    """One persistent SMTP connection, reused for many messages and reopened after a drop."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        """The open connection, or a new one (TLS as configured, certificates verified, AUTH)."""
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        cfg = self.config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            use_tls=cfg.security == "ssl",
+            start_tls=cfg.security == "starttls",
+            validate_certs=True,
+            tls_context=cfg.tls_context,
+            timeout=cfg.timeout,
+        )
+        where = f"SMTP server {cfg.host}:{cfg.port}"
+        try:
+            await client.connect()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            raise TransientFailure(
+                f"{where} refused AUTH for {cfg.username}: {_reason(exc)}", unreachable=True
+            ) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise TransientFailure(
+                f"cannot connect to {where}: {_reason(exc)}", unreachable=True
+            ) from None
+        self._client = client
+        return client
+
+    async def send(self, outgoing: Outgoing) -> None:
+        """MAIL, RCPT and DATA over the persistent connection, each failure classified."""
+        client = await self._connected()
+        try:
+            await client.mail(outgoing.sender)
+            await client.rcpt(outgoing.recipient)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client)
+            raise _by_code(exc, "refused") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._drop()
+            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+        try:
+            await client.data(outgoing.data)
+        except aiosmtplib.SMTPTimeoutError:
+            await self._drop()
+            raise UncertainDelivery(
+                f"no reply to DATA within {self.config.timeout:g}s; the server may have "
+                f"accepted {outgoing.message_id}"
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client)
+            raise _by_code(exc, "message refused") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._drop()
+            raise TransientFailure(
+                f"connection lost before the message was accepted: {_reason(exc)}"
+            ) from None
+
+    async def _reset(self, client: aiosmtplib.SMTP) -> None:
+        """After a refused command, RSET so the connection can carry the next message."""
+        if not client.is_connected:
+            await self._drop()
+            return
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            await self._drop()
+
+    async def _drop(self) -> None:
+        """Drop the connection without a goodbye (its state is unknown)."""
+        await self._close(polite=False)
+
+    async def close(self) -> None:
+        """Say QUIT if still connected; forget the connection either way."""
+        await self._close(polite=True)
+
+    async def _close(self, *, polite: bool) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        protocol = client.protocol
+        if polite and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+        else:
+            client.close()
+        await _socket_closed(protocol, limit=min(self.config.timeout, 5.0))
+
+
+async def _socket_closed(protocol: asyncio.BaseProtocol | None, *, limit: float) -> None:
+    """Wait, briefly, until the socket is really closed.
+
+    A TLS connection closes asynchronously (close_notify both ways); a run whose event loop ended
+    first would leave the socket open until the garbage collector finds it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while getattr(protocol, "transport", None) is not None and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
+def _by_code(exc: aiosmtplib.SMTPResponseException, what: str) -> Exception:
+    """5xx is permanent; everything else (4xx, 421) may succeed later."""
+    if 500 <= exc.code < 600:
+        return PermanentFailure(f"{what}: {_reason(exc)}")
+    return TransientFailure(f"{what} for now: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short description of a failure that never includes credentials."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {one_line(exc.message)}"
+    return one_line(str(exc)) or type(exc).__name__
+
+
+# --- rate and retries ----------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """At most ``rate`` messages per second across every worker: evenly spaced send slots."""
+
+    def __init__(
+        self, rate: float | None, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+
+    async def wait(self) -> None:
+        """Return when the next message may leave (at once without a rate)."""
+        if not self.interval:
+            return
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await self._sleep(slot - now)
+
+
+class Outcome(enum.StrEnum):
+    """How delivering one message ended."""
+
+    SENT = "sent"
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    """The outcome of delivering one message with retries."""
+
+    outcome: Outcome
+    attempts: int
+    unreachable: bool = False
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How to retry: attempts, backoff, and the injectable sleep, jitter and rate limiter."""
+
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 120.0
+    sleep: Sleep = asyncio.sleep
+    jitter: Callable[[], float] = random.random
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff after ``attempt`` failed, with "equal jitter" (half fixed)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return ceiling / 2 + self.jitter() * ceiling / 2
+
+
+async def send_with_retries(transport: Transport, outgoing: Outgoing, retry: Retry) -> Attempted:
+    """Try up to ``retry.max_attempts`` times, backing off between transient failures."""
+    failure = TransientFailure("no attempt was made")
+    for attempt in range(1, retry.max_attempts + 1):
+        await retry.limiter.wait()
+        try:
+            await transport.send(outgoing)
+        except PermanentFailure as exc:
+            return Attempted(Outcome.PERMANENT, attempt, detail=str(exc))
+        except UncertainDelivery as exc:
+            return Attempted(Outcome.UNCERTAIN, attempt, detail=str(exc))
+        except TransientFailure as exc:
+            failure = exc
+            if attempt < retry.max_attempts:
+                await retry.sleep(retry.delay(attempt))
+            continue
+        return Attempted(Outcome.SENT, attempt)
+    detail = f"{failure} (after {retry.max_attempts} attempts)"
+    return Attempted(
+        Outcome.TRANSIENT, retry.max_attempts, unreachable=failure.unreachable, detail=detail
+    )
+
+
+def transport_factory(
+    settings: Settings, *, tls_context: ssl.SSLContext | None = None
+) -> Callable[[], Transport]:
+    """SMTP when ``PAPERMAIL_SMTP_HOST`` is set, the outbox otherwise (SPEC's embedded default).
+
+    ``tls_context`` replaces the system's trust store (tests pass one that trusts a test CA).
+    """
+    host = settings.smtp_host
+    if not host:
+        outbox = settings.outbox
+        return lambda: OutboxTransport(outbox)
+    config = SmtpConfig(
+        host=host,
+        port=settings.smtp_port,
+        security=settings.security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
+        tls_context=tls_context,
+    )
+    return lambda: SmtpTransport(config)
