@@ -17,7 +17,7 @@ from typing import TextIO
 
 import httpx
 
-from pipeline import __version__, run
+from pipeline import __version__, planning, run
 from pipeline.errors import ExitCode, PapermailError
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
@@ -282,7 +282,7 @@ def cmd_explain(
         print()
     else:
         print_digest(digest)
-    if reason := run.skip_reason(digest.subscriber, digest.day):
+    if reason := planning.skip_reason(digest.subscriber, digest.day):
         log.warning("%s gets no email on %s (%s)", args.email, digest.day.isoformat(), reason)
     return ExitCode.OK
 

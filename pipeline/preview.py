@@ -22,15 +22,9 @@ from typing import Any
 from pipeline.errors import PapermailError
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
+from pipeline.planning import Archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
-from pipeline.run import (
-    Archive,
-    archive_of,
-    ledger_path,
-    rank_pool,
-    select,
-    skip_reason,
-)
+from pipeline.run import archive_of, ledger_path, select
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
 from pipeline.subscribers import load_subscribers

@@ -27,9 +27,10 @@ from typing import Any
 import pytest
 
 from pipeline.models import Paper, ScoredPaper
+from pipeline.planning import digest_for
 from pipeline.preview import render_previews
 from pipeline.rendering import Renderer
-from pipeline.run import digest_for, gather
+from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.conftest import REPO, no_sleep

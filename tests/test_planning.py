@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 from pipeline.ledger import Ledger, State
 from pipeline.models import Day, Paper, Subscriber, Topic
+from pipeline.planning import covered_days, papers_of, plan, rank_pool
 from pipeline.ranking import rank_all
-from pipeline.run import covered_days, papers_of, plan, rank_pool
 
 DAY = date(2026, 1, 10)
 VOCABULARY = ["grokking", "neural operator", "holography", "diffusion model", "PDE", "lattice"]
