@@ -33,8 +33,8 @@ from pipeline.rendering import Renderer
 from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
+from tests.builders import digest, paper
 from tests.conftest import REPO, no_sleep
-from tests.test_rendering import digest, paper
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = REPO / "build" / "screenshots"

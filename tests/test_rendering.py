@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.errors import TemplateError
-from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber, Topic
+from pipeline.models import Digest, Reason, ReasonKind, ScoredPaper
 from pipeline.rendering import (
     GMAIL_CLIP_BYTES,
     HTML_BUDGET,
@@ -28,46 +28,10 @@ from pipeline.rendering import (
 )
 from pipeline.rendering import html as html_module
 from pipeline.settings import DEFAULT_TEMPLATES
+from tests.builders import DAY, SUBSCRIBER, digest, paper
 from tests.conftest import SmtpServer, no_sleep
 
-DAY = date(2026, 1, 1)
 NASTY = "Attention <is> all & you {{ need }}"
-SUBSCRIBER = Subscriber(
-    email="ada@example.org",
-    name="Ada",
-    topics=(Topic("Grokking", ("grokking",)),),
-    source_file=Path("subscribers/ada.yaml"),
-)
-REASONS = (
-    Reason(ReasonKind.TOPIC, "Grokking & training dynamics", ("grokking", "training dynamics")),
-    Reason(ReasonKind.AUTHOR, "Cengiz Pehlevan"),
-)
-
-
-def paper(n: int = 1, **changes: object) -> Paper:
-    """A realistic paper: long title, a dozen authors, a long abstract, every link."""
-    base = Paper(
-        id=f"2601.{n:05d}",
-        title=f"Scaling Laws for Neural Operators on Irregular Geometries, Part {n}",
-        abstract="We study how neural operators scale with data on irregular meshes. " * 12,
-        authors=tuple(f"Author{j} Surname{j}" for j in range(12)),
-        published=DAY,
-        upvotes=42,
-        url=f"https://huggingface.co/papers/2601.{n:05d}",
-        pdf_url=f"https://arxiv.org/pdf/2601.{n:05d}",
-        source="huggingface",
-        ai_summary="Neural operators trained on irregular meshes follow power laws in data and "
-        "model size; a simple recipe predicts the loss of larger runs from smaller ones.",
-        github_url="https://github.com/example/neural-operator-scaling",
-        project_url="https://example.github.io/neural-operator-scaling/",
-        num_comments=3,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
-
-
-def digest(*papers: Paper) -> Digest:
-    """Ada's digest of ``papers``, best first."""
-    return Digest(SUBSCRIBER, DAY, tuple(ScoredPaper(p, 2.0, REASONS) for p in papers))
 
 
 @pytest.fixture(scope="module")

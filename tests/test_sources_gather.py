@@ -17,8 +17,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.sources import archive, gather_day
 from pipeline.sources.sample import sources_transport
+from tests.builders import live_items, many_items
 from tests.conftest import PapersServer, SmtpServer
-from tests.test_sources_huggingface import live_items, many_items
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 DAY = "2026-01-01"

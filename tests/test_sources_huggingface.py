@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,29 +13,10 @@ from pipeline.models import Day
 from pipeline.sources import huggingface
 from pipeline.sources.http import Clock, Fetcher
 from pipeline.sources.sample import sources_transport
+from tests.builders import live_items, many_items
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 DAY = date(2026, 1, 1)
 URL = "http://127.0.0.1:9/api/daily_papers"
-
-
-def live_items() -> list[Any]:
-    """The recorded page of live-API shapes."""
-    items: list[Any] = json.loads((FIXTURES / "daily_papers_live_shapes.json").read_text("utf-8"))
-    return items
-
-
-def many_items(count: int) -> list[Any]:
-    """``count`` distinct papers in the live shape (the first recorded item, renumbered)."""
-    template = live_items()[0]
-    items = []
-    for n in range(count):
-        item = copy.deepcopy(template)
-        item["paper"]["id"] = f"2601.{10000 + n}"
-        item["paper"]["title"] = item["title"] = f"Paper number {n}"
-        item["paper"]["upvotes"] = count - n
-        items.append(item)
-    return items
 
 
 def fetch(days: dict[str, list[Any]], seen: list[httpx.Request] | None = None) -> Day:
