@@ -425,6 +425,7 @@ def test_a_template_the_stencils_cannot_follow_is_rendered_the_reference_way(
     email = r.render(digest(paper()))
     assert "ADA@EXAMPLE.ORG" in email.html
     assert email.html == r.reference(digest(paper()))
+    assert email.html_parts == (), "no pieces to share: delivery encodes the HTML whole"
 
 
 def test_cards_are_compiled_once_per_paper() -> None:

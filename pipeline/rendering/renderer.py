@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -219,22 +219,23 @@ class Renderer:
     ) -> RenderedEmail:
         """Fast step 3: the email from stencils (made now where ``prepare`` did not), untrimmed."""
         context = self._context(digest, tldr_chars, omitted)
-        parts = self._assemble(context)
+        parts = self._from_stencils(context)
         return RenderedEmail(
             digest=digest,
             subject=subject_for(digest, self.newsletter),
-            html="".join(parts),
+            html="".join(parts) if parts else inline_css(compile_mjml(self._fill(context).mjml)),
             text=self.fill_text(context),
-            html_parts=tuple(parts),
+            html_parts=tuple(parts),  # none the reference way: nothing in it is shared
         )
 
-    def _assemble(self, context: dict[str, Any]) -> Sequence[str]:
+    def _from_stencils(self, context: dict[str, Any]) -> list[str]:
+        """The HTML's pieces from stencils; empty when the email needs the reference way."""
         if self._stencils is not None:
             try:
                 return self._stencils.html(context)
             except (NotStencilable, TemplateError) as exc:  # e.g. a character lxml refuses
                 log.debug("rendering one email the reference way: %s", exc)
-        return (inline_css(compile_mjml(self._fill(context).mjml)),)
+        return []
 
     def fill_text(self, context: dict[str, Any]) -> str:
         """The text part from a filled-in context."""
