@@ -159,29 +159,6 @@ async def run_day(
         results.append(result)
         shown.advance(result)
 
-    async def prepare_all() -> None:
-        try:
-            for start in range(0, len(subscribers), PLAN_BATCH):
-                planned: list[_Planned] = []
-                for subscriber in subscribers[start : start + PLAN_BATCH]:
-                    plan_or_result = _plan(subscriber, serving)
-                    if isinstance(plan_or_result, DeliveryResult):
-                        done(plan_or_result)
-                    else:
-                        planned.append(plan_or_result)
-                    await asyncio.sleep(0)  # handle the replies that came in meanwhile
-                renderer.warm(p.digest for p in planned)
-                for one in planned:
-                    composed = await _compose(one, serving)
-                    if isinstance(composed, DeliveryResult):
-                        done(composed)
-                    else:
-                        await ready.put(composed)
-                    await asyncio.sleep(0)
-        finally:
-            for _ in range(workers):
-                await ready.put(None)
-
     async def worker() -> None:
         transport = delivery_to.transport_factory()
         try:
@@ -192,7 +169,10 @@ async def run_day(
 
     shown.start(len(subscribers))
     try:
-        await asyncio.gather(prepare_all(), *(worker() for _ in range(workers)))
+        await asyncio.gather(
+            _prepare_all(subscribers, serving, ready, done, workers),
+            *(worker() for _ in range(workers)),
+        )
     finally:
         shown.finish()
     order = {s.email: i for i, s in enumerate(subscribers)}
@@ -207,6 +187,40 @@ async def run_day(
         skipped_items=day.skipped,
         warnings=tuple(warnings),
     )
+
+
+async def _prepare_all(
+    subscribers: Sequence[Subscriber],
+    run: _Serving,
+    ready: asyncio.Queue[_Ready | None],
+    done: Callable[[DeliveryResult], None],
+    workers: int,
+) -> None:
+    """Plan, render and compose every digest in order, ``PLAN_BATCH`` subscribers at a time, and
+    queue each for the workers (then one None per worker: nothing more); a subscriber with
+    nothing to send is ``done`` at once. Between steps the loop handles the replies that came in.
+    """
+    try:
+        for start in range(0, len(subscribers), PLAN_BATCH):
+            planned: list[_Planned] = []
+            for subscriber in subscribers[start : start + PLAN_BATCH]:
+                plan_or_result = _plan(subscriber, run)
+                if isinstance(plan_or_result, DeliveryResult):
+                    done(plan_or_result)
+                else:
+                    planned.append(plan_or_result)
+                await asyncio.sleep(0)
+            run.renderer.warm(p.digest for p in planned)  # their new cards, in one batch
+            for one in planned:
+                composed = await _compose(one, run)
+                if isinstance(composed, DeliveryResult):
+                    done(composed)
+                else:
+                    await ready.put(composed)
+                await asyncio.sleep(0)
+    finally:
+        for _ in range(workers):
+            await ready.put(None)
 
 
 def _settled(
