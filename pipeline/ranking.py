@@ -274,9 +274,6 @@ class PaperIndex:
         return Rankings(
             index=self,
             rows={s.email: i for i, s in enumerate(subscribers)},
-            relevance=relevance,
-            excluded=excluded,
-            followed=authors,
             subscribers=tuple(subscribers),
             candidates=self._candidates(subscribers, relevance, excluded, authors),
         )
@@ -472,13 +469,10 @@ class _Candidates:
 
 @dataclass(frozen=True, slots=True)
 class Rankings:
-    """Every ranked subscriber's scores over the index's papers; ``digest`` picks one's papers."""
+    """Every ranked subscriber's candidate papers, in order; ``digest`` picks one's papers."""
 
     index: PaperIndex
     rows: Mapping[str, int]
-    relevance: sparse.csr_matrix
-    excluded: sparse.csr_matrix
-    followed: sparse.csr_matrix
     subscribers: tuple[Subscriber, ...]  # by row
     candidates: _Candidates
 
