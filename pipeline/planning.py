@@ -78,12 +78,23 @@ def plan(
     ``rankings`` holds the run's scores for every subscriber over the papers of every day some
     digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
     """
-    sent = ledger.sent_papers(subscriber.email, other_than=day.day) if ledger else frozenset()
     covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
     if rankings is None:
         rankings = ranking.rank_all(papers, [subscriber])
     among = frozenset(p.id for p in papers)
-    return rankings.digest(subscriber, day.day, already_sent=sent, among=among), covers
+    return _digest(rankings, subscriber, day.day, ledger, among), covers
+
+
+def _digest(
+    rankings: ranking.Rankings,
+    subscriber: Subscriber,
+    day: date,
+    ledger: Ledger | None,
+    among: frozenset[str],
+) -> Digest:
+    """The digest from ``rankings`` among those paper ids, without what was (maybe) sent before."""
+    sent = ledger.sent_papers(subscriber.email, other_than=day) if ledger else frozenset()
+    return rankings.digest(subscriber, day, already_sent=sent, among=among)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +117,7 @@ class Pool:
     ) -> tuple[Digest, tuple[date, ...]]:
         """``plan`` for one of the pool's subscribers, without working the days out again."""
         covers, among = self.holding[self.days_of[subscriber.email]]
-        sent = (
-            ledger.sent_papers(subscriber.email, other_than=self.day.day) if ledger else frozenset()
-        )
-        digest = self.rankings.digest(subscriber, self.day.day, already_sent=sent, among=among)
-        return digest, covers
+        return _digest(self.rankings, subscriber, self.day.day, ledger, among), covers
 
 
 def rank_pool(

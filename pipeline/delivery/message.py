@@ -63,11 +63,12 @@ def compose(
     """The multipart/alternative message (text, then HTML) as it goes on the wire (CRLF).
 
     Built straight to bytes, because the email package's object model costs milliseconds a
-    message: each header is folded, and RFC 2047-encoded where needed, by the email package's SMTP
-    policy; both parts are quoted-printable (C-speed ``binascii``), so no line on the wire exceeds
-    76 characters. Every header value is single-lined first, so upstream text (a paper title in
-    the subject, a subscriber's name) can never start a header of its own. The boundary starts
-    with ``=_``, which quoted-printable text can never contain.
+    message: a header is written as is where the email package would not change it, a non-ASCII
+    subject as encoded words, anything else folded by the email package's SMTP policy; both parts
+    are quoted-printable (C-speed ``binascii``), so lines stay within 76 characters (78 where it
+    encodes a tab ending a line). Every header value is single-lined first, so upstream text (a
+    paper title in the subject, a subscriber's name) can never start a header of its own. The
+    boundary starts with ``=_``, which quoted-printable text can never contain.
     """
     subscriber = rendered.digest.subscriber
     message_id = message_id_for(subscriber.email, rendered.digest.day, from_address)
@@ -201,7 +202,7 @@ def _qp_joined(parts: Sequence[str]) -> bytes:
     """``_qp`` of the parts joined, from the cached encodings of its pieces.
 
     Encoded pieces are joined by a soft line break (``=`` CRLF) unless one ends a line, so the
-    decoded text is exactly the parts joined; no line gets longer than 76 characters.
+    decoded text is exactly the parts joined; each piece keeps ``binascii``'s line lengths.
     """
     chunks: list[bytes] = []
     short: list[str] = []
