@@ -292,10 +292,13 @@ def cmd_preview(
 ) -> int:
     """papermail preview"""
     settings = _with_subscribers(settings, args.subscribers)
+    subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
+    categories = run.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
-        categories = run.subscriber_categories(settings)
         day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
-    preview = render_previews(settings, day=day, out=args.out, only=args.subscriber)
+    preview = render_previews(
+        settings, day=day, out=args.out, only=args.subscriber, subscriber_set=subscriber_set
+    )
     for problem in preview.problems:
         log.error("%s", problem)
     for entry in preview.entries:

@@ -27,7 +27,7 @@ from pipeline.rendering import Renderer
 from pipeline.run import archive_of, ledger_path, select
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
-from pipeline.subscribers import load_subscribers
+from pipeline.subscribers import SubscriberSet, load_subscribers
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -53,9 +53,18 @@ class Preview:
     problems: tuple[str, ...]  # invalid subscriber files, as ``file:line: field: message``
 
 
-def render_previews(settings: Settings, *, day: Day, out: Path, only: str | None = None) -> Preview:
-    """Load the subscribers and templates afresh and write every preview into ``out``."""
-    subscriber_set = load_subscribers(settings.subscribers)
+def render_previews(
+    settings: Settings,
+    *,
+    day: Day,
+    out: Path,
+    only: str | None = None,
+    subscriber_set: SubscriberSet | None = None,
+) -> Preview:
+    """Load the templates (and the subscribers, unless given) afresh and write every preview
+    into ``out``."""
+    if subscriber_set is None:
+        subscriber_set = load_subscribers(settings.subscribers)
     subscribers = select(subscriber_set, [only] if only else [])
     renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
     path = ledger_path(settings)

@@ -26,6 +26,7 @@ import dkim
 from pipeline.errors import SettingsError
 from pipeline.models import RenderedEmail
 from pipeline.settings import Settings
+from pipeline.sources.text import one_line
 
 NEWSLETTER = "papermail"
 #: Headers the DKIM signature covers; RFC 8058 asks for both List-Unsubscribe headers.
@@ -237,13 +238,6 @@ def build_message(
     if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default guarantees it
         raise TypeError("the email package did not build an EmailMessage")
     return message
-
-
-def one_line(text: str) -> str:
-    """Header values never carry a line break (nor any other separator), whatever upstream sent."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else " " for c in text)
-    return " ".join(text.split())
 
 
 #: A display name and an address that need no quoting: atext words, a dot-atom@dot-atom address.

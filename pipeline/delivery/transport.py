@@ -26,10 +26,11 @@ from typing import Protocol
 
 import aiosmtplib
 
-from pipeline.delivery.message import Outgoing, one_line
+from pipeline.delivery.message import Outgoing
 from pipeline.models import slug_of
 from pipeline.settings import Settings
 from pipeline.sources.archive import write_atomic
+from pipeline.sources.text import one_line
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]

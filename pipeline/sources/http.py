@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from pipeline.errors import SourceError
+from pipeline.sources.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def error_message(response: httpx.Response) -> str:
 
 def snippet(text: str, limit: int = 200) -> str:
     """Upstream text made safe for a one-line message: printable, collapsed, and short."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    flat = one_line(text)
     return flat[:limit] + ("…" if len(flat) > limit else "") if flat else "(empty body)"
 
 

@@ -75,11 +75,6 @@ def sources_transport(
     return httpx.MockTransport(handle)
 
 
-def daily_papers_handler(days: dict[str, list[object]]) -> httpx.MockTransport:
-    """A transport paging through ``days`` as the Daily Papers API does (``limit``, ``p``)."""
-    return sources_transport(days)
-
-
 def sample_client() -> httpx.Client:
     """An HTTP client whose APIs serve the bundled sample day (other days and arXiv: empty)."""
     return httpx.Client(transport=sources_transport({SAMPLE_DAY.isoformat(): sample_items()}))

@@ -24,14 +24,18 @@ _GITHUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
+def one_line(text: str) -> str:
+    """Text on one line: every run of whitespace, control or format characters becomes one space,
+    the ends trimmed (upstream text bound for a header, a log line or a paper's fields)."""
+    text = " ".join(text.split())
+    if not text.isprintable():  # rare: a control or format character left after the spaces
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text
+
+
 def clean_text(value: object) -> str:
     """Decode HTML entities exactly once, drop control characters, collapse whitespace."""
-    if value is None:
-        return ""
-    text = _SPACE.sub(" ", html.unescape(str(value)))
-    if not text.isprintable():  # rare: a control or format character left after the spaces
-        text = _SPACE.sub(" ", "".join(c if c.isprintable() else " " for c in text))
-    return text.strip()
+    return "" if value is None else one_line(html.unescape(str(value)))
 
 
 def clean_title(value: object) -> str:
