@@ -60,11 +60,6 @@ def day_from_items(items: list[Any], day: date) -> Day:
     return parse_items(items, day)
 
 
-def papers_of(day: Day) -> tuple[Any, ...]:
-    """The day's papers, in whatever form ``rank`` takes them."""
-    return day.papers
-
-
 # --- ranking -------------------------------------------------------------------------------------
 
 

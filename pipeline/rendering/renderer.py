@@ -19,7 +19,7 @@ import jinja2
 
 from pipeline.errors import TemplateError
 from pipeline.models import Digest, RenderedEmail
-from pipeline.rendering.html import compile_mjml, inline_css
+from pipeline.rendering.html import to_html
 from pipeline.rendering.samples import sample_digests
 from pipeline.rendering.stencils import NotStencilable, PendingCards, Stencils
 from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environment, locate
@@ -79,7 +79,7 @@ class Renderer:
     def _check(self) -> None:
         """Render a sample digest with papers and an empty one, so every error shows up now."""
         for digest in sample_digests()[:2]:
-            self.reference(digest, omitted=1)
+            to_html(self.fill(digest, omitted=1).mjml)  # both templates filled, MJML compiled
 
     def _check_stencils(self) -> None:
         """Assemble the samples from stencils too; any difference means the reference way."""
@@ -110,8 +110,12 @@ class Renderer:
         return self._fill(self._context(digest, tldr_chars, omitted))
 
     def _fill(self, context: dict[str, Any]) -> Filled:
+        return Filled(mjml=self._fill_html(context), text=self.fill_text(context))
+
+    def _fill_html(self, context: dict[str, Any]) -> str:
+        """The MJML template filled in for a context."""
         try:
-            return Filled(mjml=self._html.render(context), text=self._text.render(context))
+            return self._html.render(context)
         except jinja2.TemplateError as exc:
             raise TemplateError(locate(exc)) from exc
 
@@ -120,8 +124,7 @@ class Renderer:
 
         What the fast path must equal, byte for byte (the tests render many digests both ways).
         """
-        filled = self.fill(digest, tldr_chars=tldr_chars, omitted=omitted)
-        return inline_css(compile_mjml(filled.mjml))
+        return to_html(self._fill_html(self._context(digest, tldr_chars, omitted)))
 
     def _context(self, digest: Digest, tldr_chars: int, omitted: int) -> dict[str, Any]:
         subscriber = digest.subscriber
@@ -150,17 +153,17 @@ class Renderer:
 
     def render(self, digest: Digest) -> RenderedEmail:
         """Subject, HTML and text for one digest, trimmed if the HTML would be clipped."""
-        email = self._render(digest, TLDR_CHARS)
+        email = self.assemble(digest)
         if self._fits(email):
             return email
-        email = self._render(digest, SHORT_TLDR_CHARS)
+        email = self.assemble(digest, tldr_chars=SHORT_TLDR_CHARS)
         if self._fits(email):
             return self._trimmed(email, f"summaries shortened to {SHORT_TLDR_CHARS} characters")
         total, size = len(digest.papers), len(email.html.encode())
         keep = min(total - 1, total * self.max_html_bytes // size)
         while keep >= 0:
             cut = dataclasses.replace(digest, papers=digest.papers[:keep])
-            email = self._render(cut, SHORT_TLDR_CHARS, omitted=total - keep)
+            email = self.assemble(cut, tldr_chars=SHORT_TLDR_CHARS, omitted=total - keep)
             if self._fits(email):
                 return self._trimmed(
                     email,
@@ -171,9 +174,6 @@ class Renderer:
         raise TemplateError(
             f"{HTML_TEMPLATE}: even an email without papers is over {self.max_html_bytes} bytes"
         )
-
-    def _render(self, digest: Digest, tldr_chars: int, omitted: int = 0) -> RenderedEmail:
-        return self.assemble(digest, tldr_chars=tldr_chars, omitted=omitted)
 
     def warm(self, digests: Iterable[Digest]) -> None:
         """Make every paper card these digests need, in one MJML document and one CSS-inlining
@@ -223,7 +223,7 @@ class Renderer:
         return RenderedEmail(
             digest=digest,
             subject=subject_for(digest, self.newsletter),
-            html="".join(parts) if parts else inline_css(compile_mjml(self._fill(context).mjml)),
+            html="".join(parts) if parts else to_html(self._fill_html(context)),
             text=self.fill_text(context),
             html_parts=tuple(parts),  # none the reference way: nothing in it is shared
         )

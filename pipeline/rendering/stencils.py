@@ -23,7 +23,7 @@ import jinja2
 from lxml import etree
 
 from pipeline.models import Subscriber
-from pipeline.rendering.html import compile_mjml, inline_css
+from pipeline.rendering.html import compile_mjml, inline_css, to_html
 from pipeline.rendering.samples import sample_paper
 from pipeline.rendering.templates import HTML_TEMPLATE, environment, locate
 from pipeline.rendering.views import TLDR_CHARS, PaperView, ReasonView, paper_view
@@ -212,12 +212,14 @@ class Stencils:
         """The HTML part for a filled-in context, from stencils (made now where missing), in
         parts: joined, they are the HTML."""
         views: list[PaperView] = context["papers"]
-        pending = self.compile_cards(views)
-        if pending is not None:
-            self.store_cards(pending)
+        keys = [_card_key(view) for view in views]
+        if not all(key in self._cards for key in keys):  # not made by ``Renderer.warm``
+            pending = self.compile_cards(views)
+            if pending is not None:
+                self.store_cards(pending)
         cards: list[str] = []
-        for view in views:
-            self._card_html(view, cards)
+        for view, key in zip(views, keys, strict=True):
+            self._card_html(view, self._cards[key], cards)
         values = _layout_values(context)
         key = (context["day"], context["omitted"], bool(views), *map(bool, values))
         layout = self._layouts.get(key)
@@ -227,8 +229,7 @@ class Stencils:
         layout.fill([str(v) for v in values], {"cards": cards}, out)
         return out
 
-    def _card_html(self, view: PaperView, out: list[str]) -> None:
-        card = self._cards[_card_key(view)]
+    def _card_html(self, view: PaperView, card: _Stencil, out: list[str]) -> None:
         reasons: list[str] = []
         for r in view.reasons:
             values = (r.label, r.detail, r.text)
@@ -288,11 +289,9 @@ class Stencils:
         stencil = self._reasons.get(key)
         if stencil is None:
             sample = paper_view(1, sample_paper(), TLDR_CHARS)
-            html = inline_css(
-                compile_mjml(
-                    self._render(
-                        "reason", [dataclasses.replace(sample, reasons=(self._slot_reason(key),))]
-                    )
+            html = to_html(
+                self._render(
+                    "reason", [dataclasses.replace(sample, reasons=(self._slot_reason(key),))]
                 )
             )
             found = re.search(rf"{self.mark['rs']}(.*?){self.mark['re']}", html, flags=re.DOTALL)
@@ -303,9 +302,7 @@ class Stencils:
 
     def _build_layout(self, key: tuple[Any, ...]) -> _Stencil:
         _day_text, omitted, has_papers, *truths = key
-        html = inline_css(
-            compile_mjml(self._render("layout", _Papers(has_papers), omitted, truths, day=key[0]))
-        )
+        html = to_html(self._render("layout", _Papers(has_papers), omitted, truths, day=key[0]))
         return self._cut_values(html)
 
     def _render(
