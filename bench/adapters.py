@@ -175,11 +175,19 @@ class RunCounts:
 
 
 def run_end_to_end(
-    settings: Settings, day: date, progress: Callable[[], None] = lambda: None
+    settings: Settings,
+    day: date,
+    progress: Callable[[], None] = lambda: None,
+    serving: Callable[[], None] = lambda: None,
 ) -> RunCounts:
-    """``papermail run`` for ``day`` through the library seam ``run.run_batch``."""
+    """``papermail run`` for ``day`` through the library seam ``run.run_batch``: ``serving`` is
+    called when the start-up (subscribers loaded, papers gathered, everyone ranked) is over,
+    ``progress`` once per subscriber served."""
 
     class Counting(run.NoProgress):
+        def start(self, total: int) -> None:
+            serving()
+
         def advance(self, result: DeliveryResult) -> None:
             progress()
 

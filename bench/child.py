@@ -64,13 +64,19 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
         if done[0] % every == 0:
             samples.append((done[0], rss_kb()))
 
+    serving: list[float] = []
     rss_before = max_rss_kb()
     profiler = cProfile.Profile() if args.get("profile") else None
     started, cpu = time.perf_counter(), time.process_time()
     with adapters.quiet_logs():
         if profiler:
             profiler.enable()
-        counts = adapters.run_end_to_end(settings, date.fromisoformat(args["day"]), progress)
+        counts = adapters.run_end_to_end(
+            settings,
+            date.fromisoformat(args["day"]),
+            progress,
+            serving=lambda: serving.append(time.perf_counter() - started),
+        )
         if profiler:
             profiler.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -78,6 +84,7 @@ def end_to_end(args: dict[str, Any]) -> dict[str, Any]:
         profiler.dump_stats(args["profile"])
     return {
         "seconds": seconds,
+        "startup_seconds": serving[0] if serving else seconds,
         "cpu_seconds": cpu,
         "sent": counts.sent,
         "nothing_to_send": counts.nothing_to_send,
