@@ -1,17 +1,24 @@
 """The delivery ledger: which digest went to whom, with which papers, in which state (SQLite).
 
-One row per (subscriber, day). A row is claimed as ``sending`` *before* the message leaves, in a
-transaction synced to disk (``synchronous=FULL``), and set to its final state after, in one that
-survives a crash of the process but is not synced of its own (``synchronous=NORMAL``): it is in
-the WAL, which the next claim's fsync (or the checkpoint on closing) takes to disk with it. So a
-crash of the run repeats at most the in-flight messages, and a power cut at most those too plus
-the last outcome of each SMTP connection; each fsync stalls every connection, so half of them go.
+One row per (subscriber, day). A run claims the next few digests together, as ``queued``, in one
+transaction synced to disk (``synchronous=FULL``): nothing leaves before its row is on disk, and
+the group shares the fsync, which stalls every connection. Just before a digest is handed to an
+SMTP connection its row becomes ``sending``, and after, its outcome; those two writes commit
+without an fsync of their own (``synchronous=NORMAL``): WAL mode keeps them through a crash of
+the process, and the next claim's fsync (or the checkpoint on closing) takes them to disk.
+
+So a crash of the run repeats at most the in-flight (``sending``) messages; digests still
+``queued`` never left and count as not attempted. A power cut can also lose the writes made
+since the last fsync: a message sent since then may be sent again (at most a few per
+connection), or its papers offered again in a later day's digest.
+
 The papers of every digest that may have reached the subscriber are kept, so a subscriber never
 gets the same paper twice, and the days a subscriber was served (or had nothing to get) tell the
 next run which days to catch up on.
 
 States and what a later run for the same day does with them::
 
+    queued            claimed, never handed over     → sent (as if never attempted)
     sending           in flight when a run died      → sent again (the only possible repeat)
     sent              delivered                      → nothing ("already sent")
     nothing           served, nothing matched        → ranked again (preferences may have changed)
@@ -29,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests (
@@ -48,7 +56,8 @@ CREATE TABLE IF NOT EXISTS digests (
 class State(enum.StrEnum):
     """A digest's state in the ledger."""
 
-    SENDING = "sending"  # claimed; in flight (or in flight when a run crashed)
+    QUEUED = "queued"  # claimed ahead, never handed to a transport: as if not attempted
+    SENDING = "sending"  # handed to a transport (or so when a run crashed): may have arrived
     SENT = "sent"
     NOTHING = "nothing"  # the subscriber was served, nothing matched, nothing was sent
     FAILED_TRANSIENT = "failed_transient"  # the next run retries it
@@ -62,6 +71,15 @@ MAYBE_DELIVERED = (State.SENT, State.SENDING, State.UNCERTAIN)
 COVERED = (*MAYBE_DELIVERED, State.NOTHING)
 
 
+class Claim(NamedTuple):
+    """A digest about to be sent: what ``Ledger.claim_all`` writes as ``sending``."""
+
+    email: str
+    day: date
+    message_id: str
+    papers: tuple[str, ...]
+
+
 class Ledger:
     """The SQLite ledger under the state directory."""
 
@@ -73,7 +91,7 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path or ":memory:", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # claims switch to FULL (``_synced``)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -115,33 +133,59 @@ class Ledger:
         return date.fromisoformat(row[0]) if row and row[0] else None
 
     def claim(self, email: str, day: date, message_id: str, papers: Iterable[str]) -> None:
-        """Mark the digest as being sent, durably, before it is handed to the transport."""
-        self._upsert(email, day, State.SENDING, message_id, papers)
+        """Claim one digest (``claim_all``) and mark it ``sending`` at once."""
+        self.claim_all([Claim(email, day, message_id, tuple(papers))])
+        self.sending(email, day)
+
+    def claim_all(self, claims: Iterable[Claim]) -> None:
+        """Write these digests as ``queued`` in one transaction synced to disk: one fsync for all.
+
+        A run claims the next few digests together before any of them leaves (an fsync stalls
+        every connection, so sharing one is most of the ledger's cost per email).
+        """
+        with self._synced():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for c in claims:
+                    self._upsert(c.email, c.day, State.QUEUED, c.message_id, c.papers)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def sending(self, email: str, day: date) -> None:
+        """Mark a claimed digest ``sending``: it is about to be handed to the transport."""
+        self._set_state(email, day, State.SENDING)
 
     def record_nothing(self, email: str, day: date) -> None:
         """Remember that ``email`` was served for ``day`` with nothing to send."""
-        with self._unsynced():
-            self._upsert(email, day, State.NOTHING, "", ())
+        self._upsert(email, day, State.NOTHING, "", ())
 
     def record(
         self, email: str, day: date, state: State, *, attempts: int, detail: str = ""
     ) -> None:
         """Store the outcome of a delivery (on disk with the next claim; see the module doc)."""
-        with self._unsynced():
-            self._db.execute(
-                """UPDATE digests SET state = ?, attempts = attempts + ?, detail = ?,
-                   updated_at = ? WHERE email = ? AND day = ?""",
-                (state, attempts, detail, _now(), email.lower(), day.isoformat()),
-            )
+        self._set_state(email, day, state, attempts=attempts, detail=detail)
+
+    def _set_state(
+        self, email: str, day: date, state: State, *, attempts: int = 0, detail: str = ""
+    ) -> None:
+        self._db.execute(
+            """UPDATE digests SET state = ?, attempts = attempts + ?, detail = ?,
+               updated_at = ? WHERE email = ? AND day = ?""",
+            (state, attempts, detail, _now(), email.lower(), day.isoformat()),
+        )
 
     @contextmanager
-    def _unsynced(self) -> Iterator[None]:
-        """Commit without an fsync: WAL mode keeps the commit through a crash of the process."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
+    def _synced(self) -> Iterator[None]:
+        """Commit with an fsync (``synchronous=FULL``). Every other write commits without one
+        (``NORMAL``): WAL mode keeps it through a crash of the process, and the next synced
+        commit, or the checkpoint on closing, takes it to disk."""
+        self._db.execute("PRAGMA synchronous=FULL")
         try:
             yield
         finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _upsert(
         self, email: str, day: date, state: State, message_id: str, papers: Iterable[str]

@@ -24,7 +24,7 @@ import httpx
 
 from pipeline import delivery
 from pipeline.errors import ExitCode, UsageError, worst_exit_code
-from pipeline.ledger import Ledger, State
+from pipeline.ledger import Claim, Ledger, State
 from pipeline.lock import run_lock
 from pipeline.models import (
     Day,
@@ -199,7 +199,11 @@ async def _prepare_all(
     """Plan, render and compose every digest in order, ``PLAN_BATCH`` subscribers at a time, and
     queue each for the workers (then one None per worker: nothing more); a subscriber with
     nothing to send is ``done`` at once. Between steps the loop handles the replies that came in.
+
+    Digests are claimed in the ledger a queue's worth at a time (one fsync for the group), or at
+    once when the workers have nothing left to send.
     """
+    composed_ahead: list[_Ready] = []
     try:
         for start in range(0, len(subscribers), PLAN_BATCH):
             planned: list[_Planned] = []
@@ -216,11 +220,34 @@ async def _prepare_all(
                 if isinstance(composed, DeliveryResult):
                     done(composed)
                 else:
-                    await ready.put(composed)
+                    composed_ahead.append(composed)
+                    if len(composed_ahead) >= ready.maxsize or ready.empty():
+                        await _hand_over(composed_ahead, run, ready)
                 await asyncio.sleep(0)
+        await _hand_over(composed_ahead, run, ready)
     finally:
         for _ in range(workers):
             await ready.put(None)
+
+
+async def _hand_over(
+    composed: list[_Ready], run: _Serving, ready: asyncio.Queue[_Ready | None]
+) -> None:
+    """Claim these digests in one synced transaction, then queue them (``composed`` is emptied).
+
+    Every message is ``queued`` on disk before it can leave, and a batch shares the fsync; the
+    worker that takes one marks it ``sending`` as it hands it to its connection.
+    """
+    if not composed:
+        return
+    run.ledger.claim_all(
+        Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers)
+        for r in composed
+    )
+    batch = composed[:]
+    composed.clear()
+    for one in batch:
+        await ready.put(one)
 
 
 def _settled(
@@ -304,16 +331,18 @@ async def _deliver(
     outgoing, count, covers = ready.outgoing, len(ready.papers), ready.covers
     email, when = outgoing.recipient, outgoing.day
     if breaker.reason:
+        detail = f"not attempted: {breaker.reason}"
+        run.ledger.record(email, when, State.FAILED_TRANSIENT, attempts=0, detail=detail)
         return DeliveryResult(
             email,
             when,
             DeliveryStatus.FAILED_TRANSIENT,
             papers=count,
-            detail=f"not attempted: {breaker.reason}",
+            detail=detail,
             unreachable=True,
             covers=covers,
         )
-    run.ledger.claim(email, when, outgoing.message_id, ready.papers)
+    run.ledger.sending(email, when)
     outcome = await delivery.send_with_retries(transport, outgoing, run.how.retry)
     state, status = _OUTCOMES[outcome.outcome]
     run.ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)

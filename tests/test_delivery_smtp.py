@@ -10,7 +10,9 @@ import base64
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +52,15 @@ class World:
         self.sleeps.append(seconds)
 
     def ledger(self) -> dict[str, str]:
-        """Each recipient's ledger state for the sample day."""
-        with sqlite3.connect(self.root / "var" / "ledger.sqlite3") as db:
-            rows = db.execute("SELECT email, state FROM digests WHERE day = ?", (DAY,))
+        """Each recipient's ledger state for the sample day (none before a run made the ledger)."""
+        path = self.root / "var" / "ledger.sqlite3"
+        if not path.exists():
+            return {}
+        with closing(sqlite3.connect(path)) as db:
+            try:
+                rows = db.execute("SELECT email, state FROM digests WHERE day = ?", (DAY,))
+            except sqlite3.OperationalError:  # the run is creating the table right now
+                return {}
             return dict(rows.fetchall())
 
     def report(self) -> dict[str, object]:
@@ -94,6 +102,29 @@ def papermail(world: World, *args: str, verbose: bool = False) -> int:
 def each_got(server: FaultyServer, count: int, readers: list[str] = READERS) -> None:
     """Every one of ``readers`` received exactly ``count`` messages."""
     assert {r: server.received(r) for r in readers} == dict.fromkeys(readers, count)
+
+
+def test_digests_are_claimed_ahead_as_queued_and_marked_sending_when_handed_over(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With both connections held in DATA, the other four digests are on disk as ``queued``
+    (claimed, never sent) and only the two handed over are ``sending``; then each arrives once."""
+    with faulty_server(Faults(accept_before_gate=0)) as server:
+        use(server, monkeypatch)
+        exit_code: list[int] = []
+        running = threading.Thread(target=lambda: exit_code.append(papermail(world)))
+        running.start()
+        try:
+            server.wait_until(lambda: len(server.held) == 2 and len(world.ledger()) == 6)
+            states = world.ledger()
+            assert sorted(states.values()) == ["queued"] * 4 + ["sending"] * 2
+            assert {r for r, s in states.items() if s == "sending"} == set(server.held)
+        finally:
+            server.gate.set()
+            running.join(timeout=60)
+        assert exit_code == [0]
+        each_got(server, 1)
+    assert set(world.ledger().values()) == {"sent"}
 
 
 def test_451_on_the_first_attempt_is_retried_after_a_backoff(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from pipeline.ledger import Ledger, State
+import pytest
+
+from pipeline.ledger import Claim, Ledger, State
 
 D1, D2, D3, D4 = (date(2026, 1, n) for n in (1, 2, 3, 4))
 
@@ -48,6 +51,41 @@ def test_last_covered_day_counts_served_days_even_with_nothing_to_send(tmp_path:
     ledger.record("ada@example.org", D3, State.FAILED_TRANSIENT, attempts=5)
     assert ledger.last_covered("ada@example.org", before=D4) == D2
     assert ledger.last_covered("ada@example.org", before=D2) == D1
+
+
+def test_claims_written_together_are_queued_all_or_none(tmp_path: Path) -> None:
+    """``claim_all`` is one transaction: on disk as ``queued`` together, or not at all."""
+    path = tmp_path / "l.sqlite3"
+    ledger = Ledger(path)
+
+    def claims_then_failure() -> Iterator[Claim]:
+        yield Claim("ada@example.org", D1, "<1@x>", ("p1",))
+        raise RuntimeError("the run stopped while claiming")
+
+    with pytest.raises(RuntimeError):
+        ledger.claim_all(claims_then_failure())
+    assert ledger.state("ada@example.org", D1) is None
+    ledger.claim_all(Claim(f"{who}@example.org", D1, f"<{who}@x>", ("p1",)) for who in "abc")
+    ledger.close()
+    again = Ledger(path)
+    assert {again.state(f"{who}@example.org", D1) for who in "abc"} == {State.QUEUED}
+    again.sending("b@example.org", D1)
+    assert again.state("b@example.org", D1) is State.SENDING
+    again.close()
+
+
+def test_a_queued_digest_never_left_so_a_later_day_catches_it_up(tmp_path: Path) -> None:
+    """A run that died with a digest still ``queued`` did not serve that day: its papers are
+    offered again and catch-up starts before it; once ``sending``, it may have arrived."""
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger.claim("ada@example.org", D1, "<1@x>", ["p1"])
+    ledger.record("ada@example.org", D1, State.SENT, attempts=1)
+    ledger.claim_all([Claim("ada@example.org", D2, "<2@x>", ("p2",))])
+    assert ledger.last_covered("ada@example.org", before=D3) == D1
+    assert ledger.sent_papers("ada@example.org", other_than=D3) == {"p1"}
+    ledger.sending("ada@example.org", D2)
+    assert ledger.last_covered("ada@example.org", before=D3) == D2
+    assert ledger.sent_papers("ada@example.org", other_than=D3) == {"p1", "p2"}
 
 
 def test_a_scratch_ledger_writes_no_file(tmp_path: Path) -> None:

@@ -83,7 +83,8 @@ def test_a_run_killed_halfway_and_rerun_delivers_everyone_repeating_only_in_flig
     """SIGKILL after 5 of 20 digests with 4 in flight: the rerun sends the rest, each once.
 
     The 4 in-flight messages reached the server, but the run died before their 250 came back:
-    those, and only those, are repeated (SPEC: at most the messages in flight at a crash).
+    those, and only those, are ``sending`` in the ledger and repeated (SPEC: at most the
+    messages in flight at a crash); digests claimed ahead of them are ``queued``, never sent.
     """
     readers = [f"reader{n:02d}@example.org" for n in range(20)]
     with faulty_server(Faults(accept_before_gate=5)) as server:
@@ -95,6 +96,9 @@ def test_a_run_killed_halfway_and_rerun_delivers_everyone_repeating_only_in_flig
         assert first.wait(timeout=30) == -9
         in_flight = set(server.held)
         assert len(server.messages) == 9, "5 acknowledged, 4 taken but not acknowledged"
+        states = ledger_states(home)
+        assert {r for r, s in states.items() if s == "sending"} == in_flight
+        assert set(states.values()) <= {"sent", "sending", "queued"}, "queued: claimed, not sent"
         server.gate.set()
 
         rerun = start(home, env)
