@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -132,12 +133,11 @@ async def run_day(
 ) -> RunReport:
     """Serve every subscriber for ``day`` and report what happened to each.
 
-    One task ranks, renders and composes the digests in order, a few ahead of the network;
-    ``concurrency`` workers each own one transport (one persistent SMTP connection) and send the
-    next ready digest. All of it runs on one thread: preparing fills the time the connections
-    spend waiting for the server, instead of each connection waiting for its own preparation.
-    Digests are planned ``PLAN_BATCH`` at a time, so the paper cards each batch needs are made
-    together (``Renderer.warm``).
+    One task (``_Preparer``) plans, renders and composes the digests in order, a few ahead of
+    the network; ``concurrency`` workers each own one transport (one persistent SMTP connection)
+    and send the next ready digest. All of it runs on one thread: preparing fills the time the
+    connections spend waiting for the server, instead of each connection waiting for its own
+    preparation, and it steps back whenever a reply may be on its way to a worker.
     """
     results: list[DeliveryResult] = []
     warnings: list[str] = []
@@ -170,7 +170,7 @@ async def run_day(
     shown.start(len(subscribers))
     try:
         await asyncio.gather(
-            _prepare_all(subscribers, serving, ready, done, workers),
+            _Preparer(subscribers, serving, ready, done, workers).prepare_all(),
             *(worker() for _ in range(workers)),
         )
     finally:
@@ -189,45 +189,87 @@ async def run_day(
     )
 
 
-async def _prepare_all(
-    subscribers: Sequence[Subscriber],
-    run: _Serving,
-    ready: asyncio.Queue[_Ready | None],
-    done: Callable[[DeliveryResult], None],
-    workers: int,
-) -> None:
-    """Plan, render and compose every digest in order, ``PLAN_BATCH`` subscribers at a time, and
-    queue each for the workers (then one None per worker: nothing more); a subscriber with
-    nothing to send is ``done`` at once. Between steps the loop handles the replies that came in.
+class _Preparer:
+    """The task that plans, renders, composes and claims digests ahead of the workers.
 
-    Digests are claimed in the ledger a queue's worth at a time (one fsync for the group), or at
-    once when the workers have nothing left to send.
+    It plans a first batch of ``PLAN_BATCH`` subscribers and makes the paper cards they need in
+    one go (``Renderer.warm``), then renders and composes their digests in order and queues them
+    for the workers. Whenever the queue is full it plans the next subscribers instead of waiting,
+    so the workers never wait for a whole batch to be planned. A subscriber with nothing to send
+    is ``done`` at once. Between steps the loop lets the workers answer the server first.
+
+    Digests are claimed in the ledger ``workers`` at a time (one fsync for the group), or at once
+    when the workers have nothing left to send.
     """
-    composed_ahead: list[_Ready] = []
-    try:
-        for start in range(0, len(subscribers), PLAN_BATCH):
-            planned: list[_Planned] = []
-            for subscriber in subscribers[start : start + PLAN_BATCH]:
-                plan_or_result = _plan(subscriber, run)
-                if isinstance(plan_or_result, DeliveryResult):
-                    done(plan_or_result)
-                else:
-                    planned.append(plan_or_result)
-                await asyncio.sleep(0)
-            run.renderer.warm(p.digest for p in planned)  # their new cards, in one batch
-            for one in planned:
-                composed = await _compose(one, run)
-                if isinstance(composed, DeliveryResult):
-                    done(composed)
-                else:
-                    composed_ahead.append(composed)
-                    if len(composed_ahead) >= ready.maxsize or ready.empty():
-                        await _hand_over(composed_ahead, run, ready)
-                await asyncio.sleep(0)
-        await _hand_over(composed_ahead, run, ready)
-    finally:
-        for _ in range(workers):
-            await ready.put(None)
+
+    def __init__(
+        self,
+        subscribers: Sequence[Subscriber],
+        run: _Serving,
+        ready: asyncio.Queue[_Ready | None],
+        done: Callable[[DeliveryResult], None],
+        workers: int,
+    ) -> None:
+        self._todo = iter(subscribers)
+        self._more = True  # subscribers left to plan
+        self._run, self._ready, self._done, self._workers = run, ready, done, workers
+        self._upcoming: list[_Planned] = []  # planned, their paper cards not made yet
+        self._planned: deque[_Planned] = deque()  # cards made: to render and compose
+        self._composed: list[_Ready] = []  # composed, not claimed yet
+        self._batch = PLAN_BATCH  # the first batch is planned whole, for its cards
+
+    async def prepare_all(self) -> None:
+        """Queue every digest for the workers, then one None per worker: nothing more."""
+        try:
+            while await self._step():
+                await _let_workers_answer()
+            await _hand_over(self._composed, self._run, self._ready)
+        finally:
+            for _ in range(self._workers):
+                await self._ready.put(None)
+
+    async def _step(self) -> bool:
+        """Do the next thing to do; False when every digest is composed."""
+        if not self._planned:
+            if not self._upcoming:
+                await self._plan_batch()
+                if not self._upcoming:
+                    return False
+            self._run.renderer.warm(p.digest for p in self._upcoming)  # their cards, together
+            self._planned.extend(self._upcoming)
+            self._upcoming.clear()
+        elif self._ready.full() and self._more and len(self._upcoming) < PLAN_BATCH:
+            self._plan_one()  # the workers have enough to send: plan ahead meanwhile
+        else:
+            await self._compose_one()
+        return True
+
+    async def _plan_batch(self) -> None:
+        """Plan subscribers until a batch is ready (nothing is left to compose meanwhile)."""
+        while self._more and len(self._upcoming) < self._batch:
+            self._plan_one()
+            await _let_workers_answer()
+        self._batch = self._ready.maxsize  # later, only what keeps the workers busy
+
+    def _plan_one(self) -> None:
+        subscriber = next(self._todo, None)
+        if subscriber is None:
+            self._more = False
+            return
+        plan_or_result = _plan(subscriber, self._run)
+        if isinstance(plan_or_result, DeliveryResult):
+            self._done(plan_or_result)
+        else:
+            self._upcoming.append(plan_or_result)
+
+    async def _compose_one(self) -> None:
+        composed = await _compose(self._planned.popleft(), self._run)
+        if isinstance(composed, DeliveryResult):
+            self._done(composed)
+            return
+        self._composed.append(composed)
+        if len(self._composed) >= self._workers or self._ready.empty():
+            await _hand_over(self._composed, self._run, self._ready)
 
 
 async def _hand_over(
@@ -248,6 +290,23 @@ async def _hand_over(
     composed.clear()
     for one in batch:
         await ready.put(one)
+
+
+#: Loop turns a server's reply takes to reach the worker waiting for it: the socket's callback
+#: sets aiosmtplib's response future, ``asyncio.wait_for`` passes it on to its own waiter, and
+#: the worker's task resumes; one more for a reply that comes in during the first.
+_REPLY_TURNS = 4
+
+
+async def _let_workers_answer() -> None:
+    """Step back for as many loop turns as a reply needs to reach its worker.
+
+    The preparing task is always ready to run, so a single ``sleep(0)`` lets it run a whole step
+    (a render, say) in every one of those turns: each reply waited up to three steps before its
+    worker wrote the next command, and the server sat idle. Now the workers answer first.
+    """
+    for _ in range(_REPLY_TURNS):
+        await asyncio.sleep(0)
 
 
 def _settled(
@@ -311,7 +370,7 @@ async def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
         log.warning("%s: %s", email, rendered.trimmed)
         run.warnings.append(f"{email}: {rendered.trimmed}")
     papers = tuple(s.paper.id for s in rendered.digest.papers)
-    await asyncio.sleep(0)  # the replies that came in while rendering
+    await _let_workers_answer()  # to the replies that came in while rendering
     outgoing = delivery.compose(
         rendered,
         from_address=run.how.from_address,

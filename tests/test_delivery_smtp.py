@@ -127,6 +127,29 @@ def test_digests_are_claimed_ahead_as_queued_and_marked_sending_when_handed_over
     assert set(world.ledger().values()) == {"sent"}
 
 
+def test_subscribers_are_planned_ahead_while_the_queue_is_full_and_each_served_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of two, one connection held in DATA: while the queue is full the preparing task
+    plans the next subscribers instead of waiting; afterwards every digest arrives once."""
+    monkeypatch.setattr(run, "PLAN_BATCH", 2)
+    monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "1")
+    with faulty_server(Faults(accept_before_gate=0)) as server:
+        use(server, monkeypatch)
+        exit_code: list[int] = []
+        running = threading.Thread(target=lambda: exit_code.append(papermail(world)))
+        running.start()
+        try:
+            # one in DATA, two in the queue, one composed and waiting for room: four claimed
+            server.wait_until(lambda: len(server.held) == 1 and len(world.ledger()) == 4)
+        finally:
+            server.gate.set()
+            running.join(timeout=60)
+        assert exit_code == [0]
+        each_got(server, 1)
+    assert [r["status"] for r in world.report()["results"]] == ["sent"] * 6  # type: ignore[attr-defined]
+
+
 def test_451_on_the_first_attempt_is_retried_after_a_backoff(
     world: World, server: FaultyServer
 ) -> None:
