@@ -48,7 +48,7 @@ class Sizes:
     rank_budget: float = 15.0
     render_samples: int = 40
     memory_subscribers: int = 20_000
-    rounds: int = 3
+    rounds: int = 5
     profile: Path | None = None
 
 
