@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,26 +104,42 @@ def each_got(server: FaultyServer, count: int, readers: list[str] = READERS) -> 
     assert {r: server.received(r) for r in readers} == dict.fromkeys(readers, count)
 
 
+@contextmanager
+def held_in_data(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Held]:
+    """``papermail run`` in a thread, against a server that holds every DATA until the block ends
+    (then the run finishes, and its exit code is in ``Held.exit_code``)."""
+    with faulty_server(Faults(accept_before_gate=0)) as server:
+        use(server, monkeypatch)
+        held = Held(server, [])
+        running = threading.Thread(target=lambda: held.exit_code.append(papermail(world)))
+        running.start()
+        try:
+            yield held
+        finally:
+            server.gate.set()
+            running.join(timeout=60)
+
+
+@dataclass
+class Held:
+    """A run whose messages the server holds in DATA (``held_in_data``)."""
+
+    server: FaultyServer
+    exit_code: list[int]
+
+
 def test_digests_are_claimed_ahead_as_queued_and_marked_sending_when_handed_over(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With both connections held in DATA, the other four digests are on disk as ``queued``
     (claimed, never sent) and only the two handed over are ``sending``; then each arrives once."""
-    with faulty_server(Faults(accept_before_gate=0)) as server:
-        use(server, monkeypatch)
-        exit_code: list[int] = []
-        running = threading.Thread(target=lambda: exit_code.append(papermail(world)))
-        running.start()
-        try:
-            server.wait_until(lambda: len(server.held) == 2 and len(world.ledger()) == 6)
-            states = world.ledger()
-            assert sorted(states.values()) == ["queued"] * 4 + ["sending"] * 2
-            assert {r for r, s in states.items() if s == "sending"} == set(server.held)
-        finally:
-            server.gate.set()
-            running.join(timeout=60)
-        assert exit_code == [0]
-        each_got(server, 1)
+    with held_in_data(world, monkeypatch) as held:
+        held.server.wait_until(lambda: len(held.server.held) == 2 and len(world.ledger()) == 6)
+        states = world.ledger()
+        assert sorted(states.values()) == ["queued"] * 4 + ["sending"] * 2
+        assert {r for r, s in states.items() if s == "sending"} == set(held.server.held)
+    assert held.exit_code == [0]
+    each_got(held.server, 1)
     assert set(world.ledger().values()) == {"sent"}
 
 
@@ -134,20 +150,13 @@ def test_subscribers_are_planned_ahead_while_the_queue_is_full_and_each_served_o
     plans the next subscribers instead of waiting; afterwards every digest arrives once."""
     monkeypatch.setattr(run, "PLAN_BATCH", 2)
     monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "1")
-    with faulty_server(Faults(accept_before_gate=0)) as server:
-        use(server, monkeypatch)
-        exit_code: list[int] = []
-        running = threading.Thread(target=lambda: exit_code.append(papermail(world)))
-        running.start()
-        try:
-            # one in DATA, two in the queue, one composed and waiting for room: four claimed
-            server.wait_until(lambda: len(server.held) == 1 and len(world.ledger()) == 4)
-        finally:
-            server.gate.set()
-            running.join(timeout=60)
-        assert exit_code == [0]
-        each_got(server, 1)
-    assert [r["status"] for r in world.report()["results"]] == ["sent"] * 6  # type: ignore[attr-defined]
+    with held_in_data(world, monkeypatch) as held:
+        # one in DATA, two in the queue, one composed and waiting for room: four claimed
+        held.server.wait_until(lambda: len(held.server.held) == 1 and len(world.ledger()) == 4)
+    assert held.exit_code == [0]
+    each_got(held.server, 1)
+    results = world.report()["results"]
+    assert [r["status"] for r in results] == ["sent"] * 6  # type: ignore[attr-defined]
 
 
 def test_451_on_the_first_attempt_is_retried_after_a_backoff(
