@@ -190,13 +190,22 @@ class Ledger:
     def _upsert(
         self, email: str, day: date, state: State, message_id: str, papers: Iterable[str]
     ) -> None:
+        """Write a row. A claim (``queued``) keeps a state that says an earlier attempt may have
+        arrived (``sending`` from a crashed run, ``uncertain`` resent): it must not count as
+        never attempted if this run also stops before handing the digest over."""
+        marks = ", ".join("?" * len(MAYBE_DELIVERED))
         self._db.execute(
-            """INSERT INTO digests (email, day, state, message_id, papers, attempts, updated_at)
+            f"""INSERT INTO digests (email, day, state, message_id, papers, attempts, updated_at)
                VALUES (?, ?, ?, ?, ?, 0, ?)
-               ON CONFLICT (email, day) DO UPDATE SET state = excluded.state,
+               ON CONFLICT (email, day) DO UPDATE SET
+                   state = CASE WHEN excluded.state = ? AND digests.state IN ({marks})
+                                THEN digests.state ELSE excluded.state END,
                    message_id = excluded.message_id, papers = excluded.papers,
                    updated_at = excluded.updated_at""",
-            (email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers)), _now()),
+            (
+                *(email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers))),
+                *(_now(), State.QUEUED, *MAYBE_DELIVERED),
+            ),
         )
 
 

@@ -88,6 +88,27 @@ def test_a_queued_digest_never_left_so_a_later_day_catches_it_up(tmp_path: Path)
     assert ledger.sent_papers("ada@example.org", other_than=D3) == {"p1", "p2"}
 
 
+def test_claiming_again_keeps_an_earlier_attempt_that_may_have_arrived(tmp_path: Path) -> None:
+    """A digest ``sending`` when a run died, or ``uncertain``, is claimed again by a rerun: until
+    it is handed over it still counts as possibly delivered, not as never attempted."""
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger.claim("ada@example.org", D1, "<1@x>", ["p1"])  # the run died here
+    ledger.claim("bob@example.org", D1, "<2@x>", ["p2"])
+    ledger.record("bob@example.org", D1, State.UNCERTAIN, attempts=1)
+    ledger.claim("cy@example.org", D1, "<3@x>", ["p3"])
+    ledger.record("cy@example.org", D1, State.FAILED_TRANSIENT, attempts=5)
+    again = [
+        Claim(f"{who}@example.org", D1, f"<{who}@x>", (f"q-{who}",)) for who in ("ada", "bob", "cy")
+    ]
+    ledger.claim_all(again)
+    assert ledger.state("ada@example.org", D1) is State.SENDING
+    assert ledger.state("bob@example.org", D1) is State.UNCERTAIN
+    assert ledger.state("cy@example.org", D1) is State.QUEUED
+    assert ledger.last_covered("ada@example.org", before=D2) == D1
+    ledger.sending("bob@example.org", D1)
+    assert ledger.state("bob@example.org", D1) is State.SENDING
+
+
 def test_a_scratch_ledger_writes_no_file(tmp_path: Path) -> None:
     """``Ledger(None)`` (a dry run without a ledger) lives in memory only."""
     ledger = Ledger(None)
