@@ -9,7 +9,7 @@ the process, and the next claim's fsync (or the checkpoint on closing) takes the
 
 So a crash of the run repeats at most the in-flight (``sending``) messages; digests still
 ``queued`` never left and count as not attempted. A power cut can also lose the writes made
-since the last fsync: a message sent since then may be sent again (at most a few per
+since the last fsync: a message sent since then may be sent again (at most four per
 connection), or its papers offered again in a later day's digest.
 
 The papers of every digest that may have reached the subscriber are kept, so a subscriber never
