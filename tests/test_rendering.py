@@ -55,6 +55,23 @@ def test_untrusted_title_stays_text_in_html_text_and_subject(renderer: Renderer)
     assert "\n" not in email.subject
 
 
+def test_control_characters_in_a_name_or_reason_reach_neither_part(renderer: Renderer) -> None:
+    """A subscriber's name, a file name or a reason with control characters (a YAML escape can
+    write them) is shown with spaces instead: HTML may not hold them, nor should plain text."""
+    subscriber = dataclasses.replace(
+        SUBSCRIBER, name="Ada\x01 \x0bLove\x7flace", source_file=Path("subs/a\x1bda.yaml")
+    )
+    reason = Reason(ReasonKind.TOPIC, "Grok\x07king", ("grok\x00king",))
+    scored = ScoredPaper(paper(), 2.0, (reason,))
+    email = renderer.render(Digest(subscriber, DAY, (scored,)))
+    controls = {chr(c) for c in (*range(32), 127)} - {"\n", "\r", "\t"}
+    assert not controls & set(email.html)
+    assert not controls & set(email.text)
+    assert "Ada Love lace" in email.html
+    assert "Ada Love lace" in email.text
+    assert "a da.yaml" in email.text
+
+
 def test_subject_folds_whitespace_and_clips_long_titles() -> None:
     """The subject is one line, whatever the title holds, and stays short."""
     subject = subject_for(digest(paper(title="A\r\ntitle\twith " + "very " * 40 + "long end")))

@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass
 
 from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper
+from pipeline.sources.text import one_line  # control characters go too: no HTML may hold them
 
 MAX_AUTHORS = 3
 MAX_TITLE_CHARS = 300  # upstream is untrusted: a runaway title must not fill the email
@@ -108,11 +109,6 @@ def _paper_texts(paper: Paper, tldr_chars: int) -> tuple[str, str, str, str]:
         authors += " et al."
     title = _clip(paper.title, MAX_TITLE_CHARS)
     return title, authors, _stats(paper), tldr(paper, tldr_chars)
-
-
-def one_line(text: str) -> str:
-    """Per-email text on one line (it reads the same, and escapes the same in every place)."""
-    return " ".join(text.split())
 
 
 def _stats(paper: Paper) -> str:
