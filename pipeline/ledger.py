@@ -72,7 +72,7 @@ COVERED = (*MAYBE_DELIVERED, State.NOTHING)
 
 
 class Claim(NamedTuple):
-    """A digest about to be sent: what ``Ledger.claim_all`` writes as ``sending``."""
+    """A digest about to be sent: what ``Ledger.claim_all`` writes as ``queued``."""
 
     email: str
     day: date

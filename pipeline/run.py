@@ -223,7 +223,7 @@ class _Preparer:
         try:
             while await self._step():
                 await _let_workers_answer()
-            await _hand_over(self._composed, self._run, self._ready)
+            await self._hand_over()
         finally:
             for _ in range(self._workers):
                 await self._ready.put(None)
@@ -269,27 +269,22 @@ class _Preparer:
             return
         self._composed.append(composed)
         if len(self._composed) >= self._workers or self._ready.empty():
-            await _hand_over(self._composed, self._run, self._ready)
+            await self._hand_over()
 
+    async def _hand_over(self) -> None:
+        """Claim the digests composed so far in one synced transaction, then queue them.
 
-async def _hand_over(
-    composed: list[_Ready], run: _Serving, ready: asyncio.Queue[_Ready | None]
-) -> None:
-    """Claim these digests in one synced transaction, then queue them (``composed`` is emptied).
-
-    Every message is ``queued`` on disk before it can leave, and a batch shares the fsync; the
-    worker that takes one marks it ``sending`` as it hands it to its connection.
-    """
-    if not composed:
-        return
-    run.ledger.claim_all(
-        Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers)
-        for r in composed
-    )
-    batch = composed[:]
-    composed.clear()
-    for one in batch:
-        await ready.put(one)
+        Every message is ``queued`` on disk before it can leave, and a batch shares the fsync; the
+        worker that takes one marks it ``sending`` as it hands it to its connection.
+        """
+        batch, self._composed = self._composed, []
+        if batch:
+            self._run.ledger.claim_all(
+                Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers)
+                for r in batch
+            )
+        for one in batch:
+            await self._ready.put(one)
 
 
 #: Loop turns a server's reply takes to reach the worker waiting for it: the socket's callback
@@ -386,7 +381,7 @@ async def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
 async def _deliver(
     ready: _Ready, run: _Serving, transport: delivery.Transport, breaker: _Breaker
 ) -> DeliveryResult:
-    """Claim the digest in the ledger, send it, and record what became of it."""
+    """Mark the claimed digest ``sending``, send it, and record what became of it."""
     outgoing, count, covers = ready.outgoing, len(ready.papers), ready.covers
     email, when = outgoing.recipient, outgoing.day
     if breaker.reason:
