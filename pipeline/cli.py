@@ -17,7 +17,7 @@ from typing import TextIO
 
 import httpx
 
-from pipeline import __version__, planning, run
+from pipeline import __version__, app, engine, planning
 from pipeline.errors import ExitCode, PapermailError
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
@@ -233,7 +233,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float
     """papermail run"""
     settings = _with_subscribers(settings, args.subscribers)
     with _http_client(settings) as client:
-        report = run.run_batch(
+        report = app.run_batch(
             settings,
             day=args.date,
             client=client,
@@ -245,18 +245,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float
             async_sleep=_async_sleep(sleep),
         )
     print_summary(report)
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
     """papermail fetch"""
     with _http_client(settings) as client:
-        day = run.gather(
+        day = app.gather(
             settings,
             args.date,
             client=client,
             sleep=sleep,
-            categories=run.subscriber_categories(settings),
+            categories=app.subscriber_categories(settings),
             refresh=args.refresh,
         )
     json.dump([p.to_json() for p in day.papers], sys.stdout, ensure_ascii=False, indent=2)
@@ -276,7 +276,7 @@ def cmd_explain(
     """papermail explain"""
     settings = _with_subscribers(settings, args.subscribers)
     with _http_client(settings) as client:
-        digest = run.explain(settings, args.email, day=args.date, client=client, sleep=sleep)
+        digest = app.explain(settings, args.email, day=args.date, client=client, sleep=sleep)
     if args.json:
         json.dump([s.to_json() for s in digest.papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
@@ -293,9 +293,9 @@ def cmd_preview(
     """papermail preview"""
     settings = _with_subscribers(settings, args.subscribers)
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
-    categories = run.categories_of(subscriber_set.subscribers)
+    categories = app.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
-        day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
+        day = app.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
     preview = render_previews(
         settings, day=day, out=args.out, only=args.subscriber, subscriber_set=subscriber_set
     )
@@ -342,13 +342,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[floa
     demo_settings = settings.model_copy(
         update={"state_dir": settings.state_dir / "demo", "smtp_host": None}
     )
-    run.ledger_path(demo_settings).unlink(missing_ok=True)
+    app.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:
         print(
             f"papermail demo: the bundled sample day {SAMPLE_DAY.isoformat()}, "
             f"delivered to {settings.outbox}/"
         )
-        report = run.run_batch(
+        report = app.run_batch(
             demo_settings,
             day=SAMPLE_DAY,
             client=client,
@@ -359,13 +359,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[floa
     for result in report.results:
         if result.status is DeliveryStatus.SENT:
             print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
 # --- output --------------------------------------------------------------------------------------
 
 
-def progress_for(stream: TextIO) -> run.Progress:
+def progress_for(stream: TextIO) -> engine.Progress:
     """A progress bar on a terminal; one log line per subscriber otherwise (cron, pipes)."""
     return TerminalProgress(stream) if stream.isatty() else LogProgress()
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
+from pipeline.app import gather
 from pipeline.models import Paper, ScoredPaper
 from pipeline.planning import digest_for
 from pipeline.preview import render_previews
 from pipeline.rendering import Renderer
-from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.builders import digest, paper

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import delivery, run
+from pipeline import app, delivery, engine
 from pipeline.cli import main
 from pipeline.settings import load_settings
 from pipeline.sources.archive import save_day
@@ -148,7 +148,7 @@ def test_subscribers_are_planned_ahead_while_the_queue_is_full_and_each_served_o
 ) -> None:
     """Batches of two, one connection held in DATA: while the queue is full the preparing task
     plans the next subscribers instead of waiting; afterwards every digest arrives once."""
-    monkeypatch.setattr(run, "PLAN_BATCH", 2)
+    monkeypatch.setattr(engine, "PLAN_BATCH", 2)
     monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "1")
     with held_in_data(world, monkeypatch) as held:
         # one in DATA, two in the queue, one composed and waiting for room: four claimed
@@ -283,10 +283,10 @@ def tls_run(world: World, ca_context: object) -> int:
     settings = load_settings()
     factory = delivery.transport_factory(settings, tls_context=ca_context)  # type: ignore[arg-type]
     with httpx.Client() as client:
-        report = run.run_batch(
+        report = app.run_batch(
             settings, day=SAMPLE_DAY, client=client, sleep=no_sleep, transport_factory=factory
         )
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -355,7 +355,7 @@ def test_the_rate_limit_spaces_messages_across_workers(
 
     settings = load_settings()
     with httpx.Client() as client:
-        report = run.run_batch(
+        report = app.run_batch(
             settings,
             day=SAMPLE_DAY,
             client=client,
@@ -363,6 +363,6 @@ def test_the_rate_limit_spaces_messages_across_workers(
             async_sleep=advance,
             clock=lambda: now[0],
         )
-    assert run.exit_code_for(report) == 0
+    assert app.exit_code_for(report) == 0
     each_got(server, 1)
     assert now[0] == pytest.approx(2.5)

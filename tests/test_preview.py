@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.app import gather
 from pipeline.cli import main
 from pipeline.preview import PreviewServer, render_previews
-from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.conftest import REPO, PapersServer, no_sleep

@@ -27,10 +27,10 @@ from typing import Protocol
 import aiosmtplib
 
 from pipeline.delivery.message import Outgoing
+from pipeline.files import write_atomic
 from pipeline.models import slug_of
 from pipeline.settings import Settings
-from pipeline.sources.archive import write_atomic
-from pipeline.sources.text import one_line
+from pipeline.text import one_line
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]

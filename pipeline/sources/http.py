@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from pipeline.errors import SourceError
-from pipeline.sources.text import one_line
+from pipeline.text import one_line
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,208 @@
+"""The commands' library functions: what ``papermail run``, ``explain``, ``fetch`` and ``preview``
+call (load, select, gather, one day's run through ``pipeline.engine``, the report, the exit code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, date, datetime
+from functools import cache, partial
+from pathlib import Path
+
+import httpx
+
+from pipeline import delivery
+from pipeline.engine import Delivery, Progress, run_day
+from pipeline.errors import ExitCode, UsageError, worst_exit_code
+from pipeline.files import write_atomic
+from pipeline.ledger import Ledger
+from pipeline.lock import run_lock
+from pipeline.models import Day, DeliveryStatus, Digest, RunReport, Subscriber
+from pipeline.planning import Archive, digest_for
+from pipeline.rendering import Renderer
+from pipeline.settings import Settings
+from pipeline.sources import gather_day
+from pipeline.sources.archive import load_day
+from pipeline.subscribers import SubscriberSet, load_subscribers
+
+log = logging.getLogger(__name__)
+
+
+def select(subscriber_set: SubscriberSet, only: Sequence[str]) -> tuple[Subscriber, ...]:
+    """The subscribers named by ``--only`` (all when empty); an unknown address is a usage error."""
+    if not only:
+        return subscriber_set.subscribers
+    by_email = {s.email.lower(): s for s in subscriber_set.subscribers}
+    missing = [e for e in only if e.lower() not in by_email]
+    if missing:
+        raise UsageError(f"no valid subscriber with e-mail {', '.join(missing)}")
+    return tuple(by_email[e.lower()] for e in dict.fromkeys(only))
+
+
+def gather(
+    settings: Settings,
+    day: date,
+    *,
+    client: httpx.Client,
+    sleep: Callable[[float], None],
+    categories: Collection[str] = (),
+    refresh: bool = False,
+) -> Day:
+    """The day's papers, from the archive or the sources (arXiv for ``categories``)."""
+    return gather_day(
+        client=client,
+        hf_api_url=settings.hf_api_url,
+        arxiv_api_url=settings.arxiv_api_url,
+        state_dir=settings.state_dir,
+        day=day,
+        categories=categories,
+        refresh=refresh,
+        sleep=sleep,
+        timeout=settings.http_timeout,
+    )
+
+
+def categories_of(subscribers: Iterable[Subscriber]) -> tuple[str, ...]:
+    """The union of the subscribers' arXiv categories: one arXiv query serves them all."""
+    return tuple(sorted({c for s in subscribers for c in s.categories}))
+
+
+def subscriber_categories(settings: Settings) -> tuple[str, ...]:
+    """``categories_of`` the configured subscribers, or none when there is no subscribers path."""
+    if not settings.subscribers.exists():
+        return ()
+    return categories_of(load_subscribers(settings.subscribers).subscribers)
+
+
+def run_batch(
+    settings: Settings,
+    *,
+    day: date,
+    client: httpx.Client,
+    sleep: Callable[[float], None],
+    only: Sequence[str] = (),
+    dry_run: bool = False,
+    resend_uncertain: bool = False,
+    progress: Progress | None = None,
+    transport_factory: Callable[[], delivery.Transport] | None = None,
+    async_sleep: delivery.Sleep = asyncio.sleep,
+    clock: delivery.Clock = time.monotonic,
+) -> RunReport:
+    """``papermail run``: gather → rank → render → deliver for every selected subscriber.
+
+    A real run holds the state directory's lock throughout, so an overlapping run exits at once
+    (``LockedError``, exit 75); a dry run takes no lock and leaves the ledger untouched.
+    """
+    lock: AbstractContextManager[object] = (
+        nullcontext() if dry_run else run_lock(settings.state_dir)
+    )
+    with lock:
+        subscriber_set = load_subscribers(settings.subscribers)
+        for problem in subscriber_set.problems:
+            log.error("%s", problem)
+        subscribers = select(subscriber_set, only)
+        renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+        signer = delivery.dkim_signer(settings)
+        categories = categories_of(subscriber_set.subscribers)
+        papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
+        for item in papers.skipped:
+            log.warning(
+                "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
+            )
+        how = Delivery(
+            transport_factory=transport_factory or delivery.transport_factory(settings),
+            from_address=settings.from_address,
+            unsubscribe_url=settings.unsubscribe_url,
+            concurrency=settings.smtp_concurrency,
+            retry=delivery.Retry(
+                max_attempts=settings.max_attempts,
+                sleep=async_sleep,
+                limiter=delivery.RateLimiter(settings.smtp_rate, clock=clock, sleep=async_sleep),
+            ),
+            signer=signer,
+            resend_uncertain=resend_uncertain,
+        )
+        path = ledger_path(settings)
+        ledger = Ledger(None if dry_run and not path.exists() else path)
+        try:
+            report = asyncio.run(
+                run_day(
+                    day=papers,
+                    subscribers=subscribers,
+                    renderer=renderer,
+                    ledger=ledger,
+                    delivery_to=how,
+                    archive=archive_of(settings),
+                    dry_run=dry_run,
+                    problems=[str(p) for p in subscriber_set.problems],
+                    invalid_subscribers=subscriber_set.rejected,
+                    progress=progress,
+                )
+            )
+        finally:
+            ledger.close()
+        log.info("run report: %s", write_report(settings.state_dir, report))
+        return report
+
+
+def explain(
+    settings: Settings,
+    email: str,
+    *,
+    day: date,
+    client: httpx.Client,
+    sleep: Callable[[float], None],
+) -> Digest:
+    """``papermail explain``: the digest one subscriber would get; changes nothing."""
+    subscriber_set = load_subscribers(settings.subscribers)
+    (subscriber,) = select(subscriber_set, [email])
+    categories = categories_of(subscriber_set.subscribers)
+    papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
+    path = ledger_path(settings)
+    ledger = Ledger(path) if path.exists() else None
+    try:
+        return digest_for(subscriber, papers, ledger, archive=archive_of(settings))
+    finally:
+        if ledger:
+            ledger.close()
+
+
+def archive_of(settings: Settings) -> Archive:
+    """The archived days, each read from disk at most once per run."""
+    return cache(partial(load_day, settings.state_dir))
+
+
+def ledger_path(settings: Settings) -> Path:
+    """Where the delivery ledger lives."""
+    return settings.state_dir / "ledger.sqlite3"
+
+
+def write_report(state_dir: Path, report: RunReport) -> Path:
+    """Write the run report as JSON under ``<state>/reports/`` and return its path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = state_dir / "reports" / f"{report.day.isoformat()}-{stamp}.json"
+    write_atomic(path, json.dumps(report.to_json(), indent=2) + "\n")
+    return path
+
+
+def exit_code_for(report: RunReport) -> int:
+    """SPEC's exit code for what a run did (the first of 69, 75, 67, 65 that applies).
+
+    An uncertain digest counts as 75: the operator should look (the next run does not resend it).
+    """
+    codes = {ExitCode.OK}
+    for result in report.results:
+        if result.unreachable:
+            codes.add(ExitCode.UNAVAILABLE)
+        elif result.status in (DeliveryStatus.FAILED_TRANSIENT, DeliveryStatus.UNCERTAIN):
+            codes.add(ExitCode.TEMP_FAIL)
+        elif result.status is DeliveryStatus.FAILED_PERMANENT:
+            codes.add(ExitCode.NO_USER)
+    if report.problems:
+        codes.add(ExitCode.DATA_ERR)
+    return worst_exit_code(codes)
