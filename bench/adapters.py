@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from pipeline import app, delivery, engine, ranking, rendering
+from pipeline.clock import Clock
 from pipeline.models import (
     Day,
     DeliveryResult,
@@ -193,7 +194,11 @@ def run_end_to_end(
 
     with httpx.Client(timeout=30) as client:
         report = app.run_batch(
-            settings, day=day, client=client, sleep=lambda _s: None, progress=Counting()
+            settings,
+            day=day,
+            client=client,
+            clock=Clock.waiting_with(lambda _s: None),
+            progress=Counting(),
         )
     failed = report.count(DeliveryStatus.FAILED_TRANSIENT) + report.count(
         DeliveryStatus.FAILED_PERMANENT

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from pipeline import delivery
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.engine import Delivery, Progress, run_day
 from pipeline.errors import ExitCode, UsageError, worst_exit_code
 from pipeline.files import write_atomic
@@ -49,7 +49,7 @@ def gather(
     day: date,
     *,
     client: httpx.Client,
-    sleep: Callable[[float], None],
+    clock: Clock = SYSTEM_CLOCK,
     categories: Collection[str] = (),
     refresh: bool = False,
 ) -> Day:
@@ -62,7 +62,7 @@ def gather(
         day=day,
         categories=categories,
         refresh=refresh,
-        sleep=sleep,
+        clock=clock,
         timeout=settings.http_timeout,
     )
 
@@ -84,14 +84,12 @@ def run_batch(
     *,
     day: date,
     client: httpx.Client,
-    sleep: Callable[[float], None],
+    clock: Clock = SYSTEM_CLOCK,
     only: Sequence[str] = (),
     dry_run: bool = False,
     resend_uncertain: bool = False,
     progress: Progress | None = None,
     transport_factory: Callable[[], delivery.Transport] | None = None,
-    async_sleep: delivery.Sleep = asyncio.sleep,
-    clock: delivery.Clock = time.monotonic,
 ) -> RunReport:
     """``papermail run``: gather → rank → render → deliver for every selected subscriber.
 
@@ -109,7 +107,7 @@ def run_batch(
         renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
         signer = delivery.dkim_signer(settings)
         categories = categories_of(subscriber_set.subscribers)
-        papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
+        papers = gather(settings, day, client=client, clock=clock, categories=categories)
         for item in papers.skipped:
             log.warning(
                 "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
@@ -121,8 +119,8 @@ def run_batch(
             concurrency=settings.smtp_concurrency,
             retry=delivery.Retry(
                 max_attempts=settings.max_attempts,
-                sleep=async_sleep,
-                limiter=delivery.RateLimiter(settings.smtp_rate, clock=clock, sleep=async_sleep),
+                clock=clock,
+                limiter=delivery.RateLimiter(settings.smtp_rate, clock=clock),
             ),
             signer=signer,
             resend_uncertain=resend_uncertain,
@@ -156,13 +154,13 @@ def explain(
     *,
     day: date,
     client: httpx.Client,
-    sleep: Callable[[float], None],
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Digest:
     """``papermail explain``: the digest one subscriber would get; changes nothing."""
     subscriber_set = load_subscribers(settings.subscribers)
     (subscriber,) = select(subscriber_set, [email])
     categories = categories_of(subscriber_set.subscribers)
-    papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
+    papers = gather(settings, day, client=client, clock=clock, categories=categories)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:
@@ -190,7 +188,7 @@ def write_report(state_dir: Path, report: RunReport) -> Path:
     return path
 
 
-def exit_code_for(report: RunReport) -> int:
+def exit_code_for(report: RunReport) -> ExitCode:
     """SPEC's exit code for what a run did (the first of 69, 75, 67, 65 that applies).
 
     An uncertain digest counts as 75: the operator should look (the next run does not resend it).

@@ -199,7 +199,8 @@ async def _prepare(
     (``Renderer.warm``). Digests are composed ``workers`` at a time and claimed together (one
     fsync for the group: every message is ``queued`` on disk before it can leave); the queue holds
     two groups, so preparing waits while the workers have enough to send, and a connection has at
-    most four digests claimed: one in flight, two queued, one composed and waiting for room. A subscriber with nothing to send is ``done`` at once.
+    most four digests claimed: one in flight, two queued, one composed and waiting for room. A
+    subscriber with nothing to send is ``done`` at once.
     """
     try:
         for chunk in _batched(subscribers, PLAN_BATCH):

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from pipeline.app import gather
+from pipeline.clock import Clock
 from pipeline.models import Paper, ScoredPaper
 from pipeline.planning import digest_for
 from pipeline.preview import render_previews
@@ -258,7 +259,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
         subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
     )
     with sample_client() as client:
-        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+        day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))
     preview = render_previews(settings, day=day, out=out)
     renderer = Renderer(DEFAULT_TEMPLATES, unsubscribe_url="https://example.org/u?e={email}")
     pages: dict[str, tuple[Path, list[str]]] = {}

@@ -21,6 +21,7 @@ import pytest
 
 from pipeline import app, delivery, engine
 from pipeline.cli import main
+from pipeline.clock import Clock
 from pipeline.settings import load_settings
 from pipeline.sources.archive import save_day
 from pipeline.sources.sample import SAMPLE_DAY
@@ -284,7 +285,11 @@ def tls_run(world: World, ca_context: object) -> int:
     factory = delivery.transport_factory(settings, tls_context=ca_context)  # type: ignore[arg-type]
     with httpx.Client() as client:
         report = app.run_batch(
-            settings, day=SAMPLE_DAY, client=client, sleep=no_sleep, transport_factory=factory
+            settings,
+            day=SAMPLE_DAY,
+            client=client,
+            clock=Clock.waiting_with(no_sleep),
+            transport_factory=factory,
         )
     return app.exit_code_for(report)
 
@@ -350,7 +355,7 @@ def test_the_rate_limit_spaces_messages_across_workers(
     monkeypatch.setenv("PAPERMAIL_SMTP_RATE", "2")
     now = [0.0]
 
-    async def advance(seconds: float) -> None:
+    def advance(seconds: float) -> None:
         now[0] += seconds
 
     settings = load_settings()
@@ -359,9 +364,7 @@ def test_the_rate_limit_spaces_messages_across_workers(
             settings,
             day=SAMPLE_DAY,
             client=client,
-            sleep=no_sleep,
-            async_sleep=advance,
-            clock=lambda: now[0],
+            clock=Clock.waiting_with(advance, monotonic=lambda: now[0]),
         )
     assert app.exit_code_for(report) == 0
     each_got(server, 1)

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.app import gather
 from pipeline.cli import main
+from pipeline.clock import Clock
 from pipeline.preview import PreviewServer, render_previews
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
@@ -77,7 +78,7 @@ def served(workspace: Path) -> Iterator[PreviewServer]:
     settings = load_settings()
     out = workspace / "pv"
     with sample_client() as client:
-        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+        day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))
     render_previews(settings, day=day, out=out)
     server = PreviewServer.for_settings(settings, day=day, out=out, only=None, port=0)
     server.start()

@@ -16,13 +16,11 @@ from pipeline.delivery.message import (
 )
 from pipeline.delivery.transport import (
     Attempted,
-    Clock,
     OutboxTransport,
     Outcome,
     PermanentFailure,
     RateLimiter,
     Retry,
-    Sleep,
     SmtpConfig,
     SmtpTransport,
     TransientFailure,
@@ -35,7 +33,6 @@ from pipeline.delivery.transport import (
 __all__ = [
     "NEWSLETTER",
     "Attempted",
-    "Clock",
     "DkimSigner",
     "OutboxTransport",
     "Outcome",
@@ -43,7 +40,6 @@ __all__ = [
     "PermanentFailure",
     "RateLimiter",
     "Retry",
-    "Sleep",
     "SmtpConfig",
     "SmtpTransport",
     "TransientFailure",

@@ -18,22 +18,19 @@ import asyncio
 import enum
 import random
 import ssl
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.delivery.message import Outgoing
 from pipeline.files import write_atomic
 from pipeline.models import slug_of
 from pipeline.settings import Settings
 from pipeline.text import one_line
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 
 
 class TransientFailure(Exception):
@@ -235,23 +232,20 @@ def _reason(exc: BaseException) -> str:
 class RateLimiter:
     """At most ``rate`` messages per second across every worker: evenly spaced send slots."""
 
-    def __init__(
-        self, rate: float | None, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
-    ) -> None:
+    def __init__(self, rate: float | None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.interval = 1.0 / rate if rate else 0.0
         self._clock = clock
-        self._sleep = sleep
         self._next = float("-inf")
 
     async def wait(self) -> None:
         """Return when the next message may leave (at once without a rate)."""
         if not self.interval:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
-            await self._sleep(slot - now)
+            await self._clock.async_sleep(slot - now)
 
 
 class Outcome(enum.StrEnum):
@@ -275,12 +269,12 @@ class Attempted:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """How to retry: attempts, backoff, and the injectable sleep, jitter and rate limiter."""
+    """How to retry: attempts, backoff, and the injectable clock, jitter and rate limiter."""
 
     max_attempts: int = 5
     base_delay: float = 2.0
     max_delay: float = 120.0
-    sleep: Sleep = asyncio.sleep
+    clock: Clock = SYSTEM_CLOCK
     jitter: Callable[[], float] = random.random
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
 
@@ -304,7 +298,7 @@ async def send_with_retries(transport: Transport, outgoing: Outgoing, retry: Ret
         except TransientFailure as exc:
             failure = exc
             if attempt < retry.max_attempts:
-                await retry.sleep(retry.delay(attempt))
+                await retry.clock.async_sleep(retry.delay(attempt))
             continue
         return Attempted(Outcome.SENT, attempt)
     detail = f"{failure} (after {retry.max_attempts} attempts)"

@@ -10,16 +10,16 @@ query on the next run, and the Hugging Face list never changes between preview a
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Collection
-from datetime import UTC, date, datetime
+from collections.abc import Collection
+from datetime import date
 from pathlib import Path
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.models import Day
 from pipeline.sources import archive, arxiv, huggingface
-from pipeline.sources.http import DEFAULT_TIMEOUT, Clock, Fetcher
+from pipeline.sources.http import DEFAULT_TIMEOUT, Fetcher
 from pipeline.sources.merge import merge_days
 
 log = logging.getLogger(__name__)
@@ -31,20 +31,17 @@ def gather_day(
     hf_api_url: str,
     state_dir: Path,
     day: date,
-    sleep: Callable[[float], None],
     arxiv_api_url: str = "",
     categories: Collection[str] = (),
     refresh: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
-    monotonic: Callable[[], float] = time.monotonic,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Day:
     """The papers of ``day``: from the archive, or fetched (HF, then arXiv for ``categories``)."""
     wanted = set(arxiv.valid_categories(categories)) if arxiv_api_url else set()
     archived = None if refresh else archive.load_day(state_dir, day)
     if archived is not None and wanted <= set(archived.categories):
         return archived
-    clock = Clock(sleep=sleep, monotonic=monotonic, now=now)
     if archived is None:
         hf = Fetcher(client, clock, "Daily Papers API", timeout=timeout)
         base = huggingface.fetch_day(hf, hf_api_url, day)
