@@ -7,18 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from pipeline import delivery
 from pipeline.clock import SYSTEM_CLOCK, Clock
-from pipeline.engine import Delivery, Progress, run_day
-from pipeline.errors import ExitCode, UsageError, worst_exit_code
+from pipeline.engine import Delivery, Halt, Progress, run_day
+from pipeline.errors import ExitCode, SourceError, UsageError, worst_exit_code
 from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.lock import run_lock
@@ -52,9 +55,15 @@ def gather(
     clock: Clock = SYSTEM_CLOCK,
     categories: Collection[str] = (),
     refresh: bool = False,
+    on_arxiv_failure: Callable[[SourceError], None] | None = None,
 ) -> Day:
-    """The day's papers, from the archive or the sources (arXiv for ``categories``)."""
+    """The day's papers, from the archive or the sources (arXiv for ``categories``).
+
+    With ``on_arxiv_failure``, an arXiv failure is handed to it and the day comes without the
+    arXiv papers (a run serves the subscribers who need none); without, it is raised.
+    """
     return gather_day(
+        on_arxiv_failure=on_arxiv_failure,
         client=client,
         hf_api_url=settings.hf_api_url,
         arxiv_api_url=settings.arxiv_api_url,
@@ -88,6 +97,7 @@ def run_batch(
     only: Sequence[str] = (),
     dry_run: bool = False,
     resend_uncertain: bool = False,
+    retry_failed: bool = False,
     progress: Progress | None = None,
     transport_factory: Callable[[], delivery.Transport] | None = None,
 ) -> RunReport:
@@ -107,7 +117,15 @@ def run_batch(
         renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
         signer = delivery.dkim_signer(settings)
         categories = categories_of(subscriber_set.subscribers)
-        papers = gather(settings, day, client=client, clock=clock, categories=categories)
+        outages: list[SourceError] = []
+        papers = gather(
+            settings,
+            day,
+            client=client,
+            clock=clock,
+            categories=categories,
+            on_arxiv_failure=outages.append,
+        )
         for item in papers.skipped:
             log.warning(
                 "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
@@ -124,12 +142,14 @@ def run_batch(
             ),
             signer=signer,
             resend_uncertain=resend_uncertain,
+            retry_failed=retry_failed,
+            grace=settings.smtp_timeout,
         )
         path = ledger_path(settings)
         ledger = Ledger(None if dry_run and not path.exists() else path)
         try:
             report = asyncio.run(
-                run_day(
+                _until_signalled(
                     day=papers,
                     subscribers=subscribers,
                     renderer=renderer,
@@ -140,12 +160,29 @@ def run_batch(
                     problems=[str(p) for p in subscriber_set.problems],
                     invalid_subscribers=subscriber_set.rejected,
                     progress=progress,
+                    arxiv_outage=str(outages[0]) if outages else "",
                 )
             )
         finally:
             ledger.close()
         log.info("run report: %s", write_report(settings.state_dir, report))
         return report
+
+
+async def _until_signalled(**serve: Any) -> RunReport:
+    """``run_day``, halted by SIGINT or SIGTERM: no new message leaves, the replies in flight are
+    awaited (``Delivery.grace``), and the report says so (exit 130 or 143)."""
+    halt = Halt()
+    loop = asyncio.get_running_loop()
+    stops = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+    handled = threading.current_thread() is threading.main_thread()  # signals reach only it
+    for sig, code in stops.items() if handled else ():
+        loop.add_signal_handler(sig, halt.stop, f"stopped by {sig.name}", code)
+    try:
+        return await run_day(**serve, halt=halt)
+    finally:
+        for sig in stops if handled else ():
+            loop.remove_signal_handler(sig)
 
 
 def explain(
@@ -189,7 +226,8 @@ def write_report(state_dir: Path, report: RunReport) -> Path:
 
 
 def exit_code_for(report: RunReport) -> ExitCode:
-    """SPEC's exit code for what a run did (the first of 69, 75, 67, 65 that applies).
+    """SPEC's exit code for what a run did (the first of 130, 143, 78, 69, 75, 67, 65 that
+    applies: a stop by a signal or by a setting wins).
 
     An uncertain digest counts as 75: the operator should look (the next run does not resend it).
     """
@@ -203,4 +241,6 @@ def exit_code_for(report: RunReport) -> ExitCode:
             codes.add(ExitCode.NO_USER)
     if report.problems:
         codes.add(ExitCode.DATA_ERR)
+    if report.stop_code:
+        codes.add(ExitCode(report.stop_code))
     return worst_exit_code(codes)

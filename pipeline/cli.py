@@ -119,6 +119,12 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         help="send again the digests whose delivery was uncertain (the server timed out after "
         "DATA); check the server's log first, the subscriber may get it twice",
     )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send again the digests of that day recorded failed_permanent (once the cause, "
+        "a refused address or a digest that could not be prepared, is fixed)",
+    )
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser(
@@ -234,6 +240,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
             only=args.only,
             dry_run=args.dry_run,
             resend_uncertain=args.resend_uncertain,
+            retry_failed=args.retry_failed,
             progress=progress_for(sys.stderr),
         )
     print_summary(report)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol, TypeVar
 
 from pipeline import delivery
+from pipeline.errors import ExitCode
 from pipeline.ledger import Claim, Ledger, State
 from pipeline.models import (
     Day,
@@ -29,6 +31,7 @@ from pipeline.models import (
 )
 from pipeline.planning import Archive, Pool, no_archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
+from pipeline.text import one_line
 
 log = logging.getLogger(__name__)
 #: Subscribers planned at a time: their new paper cards are compiled in one batch.
@@ -46,6 +49,8 @@ class Delivery:
     retry: delivery.Retry = field(default_factory=delivery.Retry)
     signer: delivery.DkimSigner | None = None
     resend_uncertain: bool = False
+    retry_failed: bool = False  # prepare again the digests recorded failed_permanent
+    grace: float = 60.0  # once the run stops, how long a reply in flight is awaited (seconds)
 
 
 class Progress(Protocol):
@@ -75,10 +80,37 @@ class NoProgress:
 
 
 @dataclass
-class _Breaker:
-    """Once the server is unreachable after retries, the run stops knocking (exit 69)."""
+class Halt:
+    """Once set, the run hands out no new message: a signal, a failure of the run's own (AUTH,
+    the sender refused, TLS), or a server unreachable after retries. The first reason wins."""
 
+    event: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    code: ExitCode | None = None  # the exit code the stop means; None: per the results
+    _waiter: asyncio.Task[bool] | None = field(default=None, repr=False)
+
+    def stop(self, reason: str, code: ExitCode | None = None) -> None:
+        """Stop handing out messages, for ``reason``."""
+        if not self.event.is_set():
+            self.reason, self.code = reason, code
+            self.event.set()
+            log.warning("the run stops: %s", reason)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run was told to stop."""
+        return self.event.is_set()
+
+    def waiter(self) -> asyncio.Task[bool]:
+        """One future for the whole run that is done once the run is told to stop."""
+        if self._waiter is None:
+            self._waiter = asyncio.ensure_future(self.event.wait())
+        return self._waiter
+
+    def close(self) -> None:
+        """Cancel the waiter (at the end of the run)."""
+        if self._waiter is not None:
+            self._waiter.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +133,8 @@ class _Serving:
     how: Delivery
     dry_run: bool
     warnings: list[str]
+    halt: Halt
+    arxiv_outage: str  # why arXiv failed today ("" when it did not)
 
 
 async def run_day(
@@ -115,15 +149,21 @@ async def run_day(
     problems: Sequence[str] = (),
     invalid_subscribers: int = 0,
     progress: Progress | None = None,
+    halt: Halt | None = None,
+    arxiv_outage: str = "",
 ) -> RunReport:
     """Serve every subscriber for ``day`` and report what happened to each.
 
     All of it runs on one thread: preparing fills the time the connections spend waiting for the
-    server, instead of each connection waiting for its own preparation.
+    server, instead of each connection waiting for its own preparation. Whatever goes wrong with
+    one digest is that digest's result; once ``halt`` is set (by a signal handler, say) no new
+    message leaves, and replies in flight are awaited for ``grace`` seconds at most.
+    ``arxiv_outage`` defers the subscribers with arXiv categories (``failed_transient``).
     """
     results: list[DeliveryResult] = []
     warnings: list[str] = []
     shown = progress or NoProgress()
+    halt = halt or Halt()
     serving = _Serving(
         day=day,
         pool=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
@@ -132,10 +172,11 @@ async def run_day(
         how=delivery_to,
         dry_run=dry_run,
         warnings=warnings,
+        halt=halt,
+        arxiv_outage=arxiv_outage,
     )
     workers = max(1, min(delivery_to.concurrency, len(subscribers)))
     ready: asyncio.Queue[_Ready | None] = asyncio.Queue(maxsize=2 * workers)
-    breaker = _Breaker()
 
     def done(result: DeliveryResult) -> None:
         results.append(result)
@@ -145,9 +186,13 @@ async def run_day(
         transport = delivery_to.transport_factory()
         try:
             while (prepared := await ready.get()) is not None:
-                done(await _deliver(prepared, serving, transport, breaker))
+                done(await _deliver(prepared, serving, transport))
         finally:
-            await transport.close()
+            if halt.stopped:  # a connection cut short may not answer QUIT
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(transport.close(), delivery_to.grace)
+            else:
+                await transport.close()
 
     shown.start(len(subscribers))
     try:
@@ -156,6 +201,7 @@ async def run_day(
             *(worker() for _ in range(workers)),
         )
     finally:
+        halt.close()
         shown.finish()
     order = {s.email: i for i, s in enumerate(subscribers)}
     results.sort(key=lambda r: order[r.email])
@@ -168,6 +214,8 @@ async def run_day(
         invalid_subscribers=invalid_subscribers,
         skipped_items=day.skipped,
         warnings=tuple(warnings),
+        stopped=halt.reason,
+        stop_code=int(halt.code or 0),
     )
 
 
@@ -206,16 +254,16 @@ async def _prepare(
         for chunk in _batched(subscribers, PLAN_BATCH):
             planned: list[_Planned] = []
             for subscriber in chunk:
-                plan_or_result = _plan(subscriber, run)
+                plan_or_result = _unless_halted(subscriber, run) or _plan_safely(subscriber, run)
                 if isinstance(plan_or_result, DeliveryResult):
                     done(plan_or_result)
                 else:
                     planned.append(plan_or_result)
-            run.renderer.warm(p.digest for p in planned)
+            _warm_safely(planned, run)
             for group in _batched(planned, workers):
                 composed: list[_Ready] = []
                 for one in group:
-                    made = _compose(one, run)
+                    made = _unless_halted(one.digest.subscriber, run) or _compose_safely(one, run)
                     if isinstance(made, DeliveryResult):
                         done(made)
                     else:
@@ -243,8 +291,68 @@ async def _hand_over(
         await ready.put(one)
 
 
+def _unless_halted(subscriber: Subscriber, run: _Serving) -> DeliveryResult | None:
+    """Once the run is halted, a subscriber not prepared yet is not attempted (no ledger row:
+    the next run serves them)."""
+    if not run.halt.stopped:
+        return None
+    return DeliveryResult(
+        subscriber.email,
+        run.day.day,
+        DeliveryStatus.FAILED_TRANSIENT,
+        detail=f"not attempted: {run.halt.reason}",
+        unreachable=run.halt.code is None,
+    )
+
+
+def _plan_safely(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
+    """``_plan``, and whatever goes wrong with it that subscriber's permanent failure."""
+    try:
+        return _plan(subscriber, run)
+    except Exception as exc:  # one subscriber's problem never stops the others
+        return _not_prepared(subscriber.email, exc, run)
+
+
+def _compose_safely(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
+    """``_compose``, and whatever goes wrong with it that subscriber's permanent failure."""
+    try:
+        return _compose(planned, run)
+    except Exception as exc:  # one subscriber's problem never stops the others
+        return _not_prepared(planned.digest.subscriber.email, exc, run, covers=planned.covers)
+
+
+def _warm_safely(planned: Sequence[_Planned], run: _Serving) -> None:
+    """Make the planned digests' paper cards together; if that fails, each digest makes its own
+    while it renders (and fails alone, if its cards are the problem)."""
+    try:
+        run.renderer.warm(p.digest for p in planned)
+    except Exception as exc:
+        log.warning("paper cards not prepared ahead: %s: %s", type(exc).__name__, exc)
+
+
+def _not_prepared(
+    email: str, exc: Exception, run: _Serving, covers: tuple[date, ...] = ()
+) -> DeliveryResult:
+    """Record a digest that could not be planned, rendered or composed: a data problem, so
+    ``failed_permanent`` with the reason (``--retry-failed`` tries again once it is fixed)."""
+    when = run.day.day
+    reason = f"cannot prepare the digest: {type(exc).__name__}: {one_line(str(exc))[:300]}"
+    log.error("%s: %s", email, reason)
+    log.debug("%s: the digest failed", email, exc_info=True)
+    if not run.dry_run:
+        run.ledger.record_unsent(email, when, State.FAILED_PERMANENT, reason)
+    return DeliveryResult(
+        email, when, DeliveryStatus.FAILED_PERMANENT, detail=reason, covers=covers
+    )
+
+
 def _settled(
-    subscriber: Subscriber, day: date, ledger: Ledger, *, resend_uncertain: bool
+    subscriber: Subscriber,
+    day: date,
+    ledger: Ledger,
+    *,
+    resend_uncertain: bool,
+    retry_failed: bool = False,
 ) -> DeliveryResult | None:
     """The result for a subscriber whose digest for ``day`` is decided already, or None."""
     email = subscriber.email
@@ -253,7 +361,7 @@ def _settled(
     state = ledger.state(email, day)
     if state is State.SENT:
         return DeliveryResult(email, day, DeliveryStatus.ALREADY_SENT)
-    if state is State.FAILED_PERMANENT:
+    if state is State.FAILED_PERMANENT and not retry_failed:
         detail = f"refused on an earlier run, not retried: {ledger.detail(email, day)}"
         return DeliveryResult(email, day, DeliveryStatus.FAILED_PERMANENT, detail=detail)
     if state is State.UNCERTAIN and not resend_uncertain:
@@ -270,6 +378,7 @@ _OUTCOMES = {
     delivery.Outcome.PERMANENT: (State.FAILED_PERMANENT, DeliveryStatus.FAILED_PERMANENT),
     delivery.Outcome.TRANSIENT: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
     delivery.Outcome.UNCERTAIN: (State.UNCERTAIN, DeliveryStatus.UNCERTAIN),
+    delivery.Outcome.STOPPED: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
 }
 
 
@@ -284,9 +393,22 @@ class _Planned:
 def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
     """The digest one subscriber gets; the result instead when there is nothing to send."""
     email, when = subscriber.email, run.day.day
-    resend = run.how.resend_uncertain
-    if settled := _settled(subscriber, when, run.ledger, resend_uncertain=resend):
+    how = run.how
+    if settled := _settled(
+        subscriber,
+        when,
+        run.ledger,
+        resend_uncertain=how.resend_uncertain,
+        retry_failed=how.retry_failed,
+    ):
         return settled
+    if run.arxiv_outage and subscriber.categories:
+        detail = f"arXiv unavailable: {run.arxiv_outage}"
+        if not run.dry_run:
+            run.ledger.record_unsent(email, when, State.FAILED_TRANSIENT, detail)
+        return DeliveryResult(
+            email, when, DeliveryStatus.FAILED_TRANSIENT, detail=detail, unreachable=True
+        )
     digest, covers = run.pool.plan(subscriber, run.ledger)
     if not digest.papers and not subscriber.send_empty:
         if not run.dry_run:
@@ -316,14 +438,12 @@ def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
     return _Ready(outgoing, papers, covers)
 
 
-async def _deliver(
-    ready: _Ready, run: _Serving, transport: delivery.Transport, breaker: _Breaker
-) -> DeliveryResult:
+async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) -> DeliveryResult:
     """Mark the claimed digest ``sending``, send it, and record what became of it."""
     outgoing, count, covers = ready.outgoing, len(ready.papers), ready.covers
     email, when = outgoing.recipient, outgoing.day
-    if breaker.reason:
-        detail = f"not attempted: {breaker.reason}"
+    if run.halt.stopped:
+        detail = f"not attempted: {run.halt.reason}"
         run.ledger.record(email, when, State.FAILED_TRANSIENT, attempts=0, detail=detail)
         return DeliveryResult(
             email,
@@ -331,15 +451,18 @@ async def _deliver(
             DeliveryStatus.FAILED_TRANSIENT,
             papers=count,
             detail=detail,
-            unreachable=True,
+            unreachable=run.halt.code is None,
             covers=covers,
         )
     run.ledger.sending(email, when)
-    outcome = await delivery.send_with_retries(transport, outgoing, run.how.retry)
+    outcome = await _attempt(outgoing, run, transport)
     state, status = _OUTCOMES[outcome.outcome]
     run.ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)
+    if outcome.outcome is delivery.Outcome.STOPPED and outcome.attempts and not run.halt.stopped:
+        code = ExitCode.CONFIG if outcome.configuration else ExitCode.UNAVAILABLE
+        run.halt.stop(outcome.detail, code)
     if outcome.unreachable:
-        breaker.reason = breaker.reason or outcome.detail
+        run.halt.stop(outcome.detail)
     if status is not DeliveryStatus.SENT:
         log.warning("delivery to %s %s: %s", email, status.value, outcome.detail)
     return DeliveryResult(
@@ -352,3 +475,30 @@ async def _deliver(
         attempts=outcome.attempts,
         covers=covers,
     )
+
+
+async def _attempt(
+    outgoing: delivery.Outgoing, run: _Serving, transport: delivery.Transport
+) -> delivery.Attempted:
+    """``send_with_retries``, waited for until the run halts and then ``grace`` seconds more.
+
+    A send cut short by the end of the grace, or one that fails in a way nobody classified, may
+    have reached the server: uncertain, never sent again by itself.
+    """
+    halt = run.halt
+    sending = asyncio.ensure_future(
+        delivery.send_with_retries(transport, outgoing, run.how.retry, halt.event)
+    )
+    await asyncio.wait({sending, halt.waiter()}, return_when=asyncio.FIRST_COMPLETED)
+    if not sending.done():
+        await asyncio.wait({sending}, timeout=run.how.grace)
+    if not sending.done():
+        sending.cancel()
+        with suppress(asyncio.CancelledError):
+            await sending
+        detail = f"the run stopped while waiting for the server; it may have {outgoing.message_id}"
+        return delivery.Attempted(delivery.Outcome.UNCERTAIN, 1, detail=detail)
+    if (failure := sending.exception()) is not None:
+        detail = f"unexpected failure while sending: {type(failure).__name__}: {failure}"
+        return delivery.Attempted(delivery.Outcome.UNCERTAIN, 1, detail=one_line(detail))
+    return sending.result()

@@ -32,10 +32,14 @@ class ExitCode(enum.IntEnum):
     UNAVAILABLE = 69  # a source or the SMTP server was unavailable after retries
     TEMP_FAIL = 75  # some deliveries failed transiently; the next run retries them
     CONFIG = 78  # invalid settings
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): the run stopped handing out messages, report written
+    TERMINATED = 143  # SIGTERM: the same
 
 
 #: Where several apply, the first of these wins.
 PRECEDENCE = (
+    ExitCode.INTERRUPTED,
+    ExitCode.TERMINATED,
     ExitCode.CONFIG,
     ExitCode.UNAVAILABLE,
     ExitCode.TEMP_FAIL,

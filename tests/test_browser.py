@@ -267,7 +267,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
         if entry.subscriber.email in ("ada@example.org", "grace@example.org"):
             picked = digest_for(entry.subscriber, day, None).papers
             titles = [s.paper.title for s in picked]
-            pages[entry.subscriber.slug] = (out / entry.html_file, titles)
+            pages[entry.subscriber.email.replace("@", "_")] = (out / entry.html_file, titles)
     stress = digest(paper(1), stress_paper())
     stress = dataclasses.replace(
         stress, papers=(*stress.papers, ScoredPaper(paper(2), 1.0, stress.papers[0].reasons * 3))

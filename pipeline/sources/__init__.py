@@ -10,13 +10,14 @@ query on the next run, and the Hugging Face list never changes between preview a
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date
 from pathlib import Path
 
 import httpx
 
 from pipeline.clock import SYSTEM_CLOCK, Clock
+from pipeline.errors import SourceError
 from pipeline.models import Day
 from pipeline.sources import archive, arxiv, huggingface
 from pipeline.sources.http import DEFAULT_TIMEOUT, Fetcher
@@ -36,6 +37,7 @@ def gather_day(
     refresh: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     clock: Clock = SYSTEM_CLOCK,
+    on_arxiv_failure: Callable[[SourceError], None] | None = None,
 ) -> Day:
     """The papers of ``day``: from the archive, or fetched (HF, then arXiv for ``categories``)."""
     wanted = set(arxiv.valid_categories(categories)) if arxiv_api_url else set()
@@ -53,8 +55,14 @@ def gather_day(
         return base
     log.info("querying arXiv for %s on %s", ", ".join(sorted(missing)), day)
     ax = Fetcher(client, clock, "arXiv API", timeout=timeout, min_interval=arxiv.MIN_INTERVAL)
-    gathered = merge_days(
-        base, arxiv.fetch_day(ax, arxiv_api_url, day, missing), categories=missing
-    )
+    try:
+        fetched = arxiv.fetch_day(ax, arxiv_api_url, day, missing)
+    except SourceError as exc:
+        if on_arxiv_failure is None:
+            raise
+        log.error("%s; serving the subscribers without categories", exc)
+        on_arxiv_failure(exc)
+        return base
+    gathered = merge_days(base, fetched, categories=missing)
     archive.save_day(state_dir, gathered)
     return gathered
