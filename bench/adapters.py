@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from pipeline import delivery, ranking, rendering, run
+from pipeline import app, delivery, engine, ranking, rendering
+from pipeline.clock import Clock
 from pipeline.models import (
     Day,
     DeliveryResult,
@@ -180,11 +181,11 @@ def run_end_to_end(
     progress: Callable[[], None] = lambda: None,
     serving: Callable[[], None] = lambda: None,
 ) -> RunCounts:
-    """``papermail run`` for ``day`` through the library seam ``run.run_batch``: ``serving`` is
+    """``papermail run`` for ``day`` through the library seam ``app.run_batch``: ``serving`` is
     called when the start-up (subscribers loaded, papers gathered, everyone ranked) is over,
     ``progress`` once per subscriber served."""
 
-    class Counting(run.NoProgress):
+    class Counting(engine.NoProgress):
         def start(self, total: int) -> None:
             serving()
 
@@ -192,8 +193,12 @@ def run_end_to_end(
             progress()
 
     with httpx.Client(timeout=30) as client:
-        report = run.run_batch(
-            settings, day=day, client=client, sleep=lambda _s: None, progress=Counting()
+        report = app.run_batch(
+            settings,
+            day=day,
+            client=client,
+            clock=Clock.waiting_with(lambda _s: None),
+            progress=Counting(),
         )
     failed = report.count(DeliveryStatus.FAILED_TRANSIENT) + report.count(
         DeliveryStatus.FAILED_PERMANENT

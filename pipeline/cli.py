@@ -5,19 +5,18 @@ to SPEC's exit codes. The only module that prints or reads ``sys.argv``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import TextIO
 
 import httpx
 
-from pipeline import __version__, planning, run
+from pipeline import __version__, app, engine, planning
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.errors import ExitCode, PapermailError
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
@@ -26,16 +25,20 @@ from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from pipeline.subscribers import load_subscribers
 
 log = logging.getLogger("papermail")
-Clock = Callable[[], datetime]
 
 
 def main(
     argv: Sequence[str] | None = None,
     *,
-    clock: Clock = lambda: datetime.now(UTC),
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
-    """Run one command and return its exit code. ``clock`` and ``sleep`` are for tests."""
+    """Run one command and return its exit code.
+
+    ``clock`` is for tests; ``sleep``, a shorthand for them, replaces its every wait.
+    """
+    if sleep is not None:
+        clock = Clock.waiting_with(sleep, now=clock.now, monotonic=clock.monotonic)
     parser = build_parser(clock)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -45,9 +48,10 @@ def main(
         force=True,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # its parse notes are not ours
     try:
         settings = load_settings()
-        return int(args.handler(args, settings, sleep))
+        return int(args.handler(args, settings, clock))
     except PapermailError as exc:
         print(f"papermail: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -73,7 +77,7 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"papermail {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    yesterday = clock().astimezone(UTC).date() - timedelta(days=1)
+    yesterday = clock.now().astimezone(UTC).date() - timedelta(days=1)
 
     def day_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -114,6 +118,12 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         action="store_true",
         help="send again the digests whose delivery was uncertain (the server timed out after "
         "DATA); check the server's log first, the subscriber may get it twice",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send again the digests of that day recorded failed_permanent (once the cause, "
+        "a refused address or a digest that could not be prepared, is fixed)",
     )
     p.set_defaults(handler=cmd_run)
 
@@ -211,17 +221,6 @@ def _http_client(settings: Settings) -> httpx.Client:
     )
 
 
-def _async_sleep(sleep: Callable[[float], None]) -> Callable[[float], Awaitable[None]]:
-    """Delivery backoff waits as `main`'s `sleep` does (tests pass one that returns at once)."""
-    if sleep is time.sleep:
-        return asyncio.sleep
-
-    async def wait(seconds: float) -> None:
-        sleep(seconds)
-
-    return wait
-
-
 def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
     return settings.model_copy(update={"subscribers": path}) if path else settings
 
@@ -229,34 +228,34 @@ def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
 # --- commands ------------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail run"""
     settings = _with_subscribers(settings, args.subscribers)
     with _http_client(settings) as client:
-        report = run.run_batch(
+        report = app.run_batch(
             settings,
             day=args.date,
             client=client,
-            sleep=sleep,
+            clock=clock,
             only=args.only,
             dry_run=args.dry_run,
             resend_uncertain=args.resend_uncertain,
+            retry_failed=args.retry_failed,
             progress=progress_for(sys.stderr),
-            async_sleep=_async_sleep(sleep),
         )
     print_summary(report)
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
-def cmd_fetch(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+def cmd_fetch(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail fetch"""
     with _http_client(settings) as client:
-        day = run.gather(
+        day = app.gather(
             settings,
             args.date,
             client=client,
-            sleep=sleep,
-            categories=run.subscriber_categories(settings),
+            clock=clock,
+            categories=app.subscriber_categories(settings),
             refresh=args.refresh,
         )
     json.dump([p.to_json() for p in day.papers], sys.stdout, ensure_ascii=False, indent=2)
@@ -270,13 +269,11 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, sleep: Callable[[flo
     return ExitCode.OK
 
 
-def cmd_explain(
-    args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]
-) -> int:
+def cmd_explain(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail explain"""
     settings = _with_subscribers(settings, args.subscribers)
     with _http_client(settings) as client:
-        digest = run.explain(settings, args.email, day=args.date, client=client, sleep=sleep)
+        digest = app.explain(settings, args.email, day=args.date, client=client, clock=clock)
     if args.json:
         json.dump([s.to_json() for s in digest.papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
@@ -287,15 +284,13 @@ def cmd_explain(
     return ExitCode.OK
 
 
-def cmd_preview(
-    args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]
-) -> int:
+def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail preview"""
     settings = _with_subscribers(settings, args.subscribers)
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
-    categories = run.categories_of(subscriber_set.subscribers)
+    categories = app.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
-        day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
+        day = app.gather(settings, args.date, client=client, clock=clock, categories=categories)
     preview = render_previews(
         settings, day=day, out=args.out, only=args.subscriber, subscriber_set=subscriber_set
     )
@@ -318,7 +313,7 @@ def cmd_preview(
     return ExitCode.DATA_ERR if preview.problems else ExitCode.OK
 
 
-def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[float], None]) -> int:
+def cmd_check(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail check"""
     path = args.path or settings.subscribers
     subscriber_set = load_subscribers(path)
@@ -335,37 +330,37 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[fl
     return ExitCode.OK
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
+def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail demo"""
     # The demo keeps its own state (under <state>/demo) and forgets what it sent last time, so it
     # can be run again and again without touching the real ledger.
     demo_settings = settings.model_copy(
         update={"state_dir": settings.state_dir / "demo", "smtp_host": None}
     )
-    run.ledger_path(demo_settings).unlink(missing_ok=True)
+    app.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:
         print(
             f"papermail demo: the bundled sample day {SAMPLE_DAY.isoformat()}, "
             f"delivered to {settings.outbox}/"
         )
-        report = run.run_batch(
+        report = app.run_batch(
             demo_settings,
             day=SAMPLE_DAY,
             client=client,
-            sleep=sleep,
+            clock=clock,
             progress=progress_for(sys.stderr),
         )
     print_summary(report)
     for result in report.results:
         if result.status is DeliveryStatus.SENT:
             print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
 # --- output --------------------------------------------------------------------------------------
 
 
-def progress_for(stream: TextIO) -> run.Progress:
+def progress_for(stream: TextIO) -> engine.Progress:
     """A progress bar on a terminal; one log line per subscriber otherwise (cron, pipes)."""
     return TerminalProgress(stream) if stream.isatty() else LogProgress()
 

@@ -5,10 +5,8 @@
     PapermailError                 exit 1   anything we raise on purpose
     ├── UsageError                 exit 2   a command line that cannot be carried out
     ├── SettingsError              exit 78  a PAPERMAIL_* variable is missing or invalid
-    ├── SubscriberDataError        exit 65  subscriber data cannot be used
     ├── SourceError                exit 69  a paper source failed after retries (URL, status)
     ├── TemplateError              exit 1   a template does not compile (carries file and line)
-    ├── DeliveryError              exit 69  the SMTP server could not be reached after retries
     └── LockedError                exit 75  another run holds the state directory's lock
 
 Foreign exceptions (httpx, yaml, aiosmtplib, jinja2, pydantic) are translated into these at the one
@@ -18,11 +16,12 @@ exit codes and one-line messages.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
 
-class ExitCode:
+class ExitCode(enum.IntEnum):
     """The exit codes of SPEC.md, in one place."""
 
     OK = 0
@@ -33,14 +32,25 @@ class ExitCode:
     UNAVAILABLE = 69  # a source or the SMTP server was unavailable after retries
     TEMP_FAIL = 75  # some deliveries failed transiently; the next run retries them
     CONFIG = 78  # invalid settings
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): the run stopped handing out messages, report written
+    TERMINATED = 143  # SIGTERM: the same
 
-    # Where several apply, the first of these wins.
-    PRECEDENCE = (CONFIG, UNAVAILABLE, TEMP_FAIL, NO_USER, DATA_ERR)
+
+#: Where several apply, the first of these wins.
+PRECEDENCE = (
+    ExitCode.INTERRUPTED,
+    ExitCode.TERMINATED,
+    ExitCode.CONFIG,
+    ExitCode.UNAVAILABLE,
+    ExitCode.TEMP_FAIL,
+    ExitCode.NO_USER,
+    ExitCode.DATA_ERR,
+)
 
 
-def worst_exit_code(codes: set[int]) -> int:
+def worst_exit_code(codes: set[ExitCode]) -> ExitCode:
     """Pick the exit code that wins when several problems happened in one run."""
-    for code in ExitCode.PRECEDENCE:
+    for code in PRECEDENCE:
         if code in codes:
             return code
     return ExitCode.UNEXPECTED if codes - {ExitCode.OK} else ExitCode.OK
@@ -77,12 +87,6 @@ class Problem:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class SubscriberDataError(PapermailError):
-    """Subscriber data cannot be used at all (e.g. the subscribers path does not exist)."""
-
-    exit_code = ExitCode.DATA_ERR
-
-
 class SourceError(PapermailError):
     """A paper source could not deliver the day, after retries where retrying made sense."""
 
@@ -96,12 +100,6 @@ class SourceError(PapermailError):
 
 class TemplateError(PapermailError):
     """A template failed to compile or render; the message names the template file and line."""
-
-
-class DeliveryError(PapermailError):
-    """The SMTP server (or the outbox) could not take messages at all, after retries."""
-
-    exit_code = ExitCode.UNAVAILABLE
 
 
 class LockedError(PapermailError):

@@ -161,6 +161,21 @@ class Ledger:
         """Remember that ``email`` was served for ``day`` with nothing to send."""
         self._upsert(email, day, State.NOTHING, "", ())
 
+    def record_unsent(self, email: str, day: date, state: State, detail: str) -> None:
+        """Record a digest that never reached a transport (it could not be prepared, or its day's
+        sources were missing) as ``state``, with why. A row that says an earlier attempt may have
+        arrived (``sending``, ``uncertain``, ``sent``) keeps its state and papers."""
+        marks = ", ".join("?" * len(MAYBE_DELIVERED))
+        self._db.execute(
+            f"""INSERT INTO digests (email, day, state, message_id, papers, detail, updated_at)
+               VALUES (?, ?, ?, '', '[]', ?, ?)
+               ON CONFLICT (email, day) DO UPDATE SET
+                   state = excluded.state, detail = excluded.detail,
+                   updated_at = excluded.updated_at
+               WHERE digests.state NOT IN ({marks})""",
+            (email.lower(), day.isoformat(), state, detail, _now(), *MAYBE_DELIVERED),
+        )
+
     def record(
         self, email: str, day: date, state: State, *, attempts: int, detail: str = ""
     ) -> None:

@@ -8,6 +8,7 @@ Every record is immutable, so a stage can never change what an earlier stage pro
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -111,8 +112,14 @@ class Topic:
 
 
 def slug_of(email: str) -> str:
-    """A file-name-safe form of an e-mail address: ``ada@example.org`` → ``ada_example.org``."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in email.lower())
+    """A file-name-safe, readable and distinct name for an address (outbox and preview files):
+    ``ada@example.org`` → ``ada_example.org-<10 hex digits>``. The readable part alone would
+    merge ``a+b@``, ``a_b@`` and ``a/b@``; the hash of the whole (lower-cased) address keeps them
+    apart, and the readable part is cut so that the name stays well under 255 bytes."""
+    lowered = email.lower()
+    readable = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in lowered)
+    digest = hashlib.sha256(lowered.encode("utf-8")).hexdigest()[:10]
+    return f"{readable[:80]}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +248,8 @@ class RunReport:
     invalid_subscribers: int = 0  # subscriber entries (or whole files) those problems rejected
     skipped_items: tuple[SkippedItem, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    stopped: str = ""  # why the run stopped early (a signal, the server refusing the run), if so
+    stop_code: int = 0  # the exit code that stop means (130, 143, 78, 69), 0 when not stopped
 
     def count(self, status: DeliveryStatus) -> int:
         """How many subscribers ended with ``status``."""
@@ -275,4 +284,4 @@ class RunReport:
                 for s in self.skipped_items
             ],
             "warnings": list(self.warnings),
-        }
+        } | ({"stopped": self.stopped} if self.stopped else {})

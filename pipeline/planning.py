@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 from pipeline import ranking
-from pipeline.ledger import Ledger
 from pipeline.models import Day, Digest, Paper, Subscriber
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -24,12 +24,22 @@ CATCH_UP_DAYS = 7
 Archive = Callable[[date], Day | None]
 
 
+class History(Protocol):
+    """What planning reads from the delivery ledger (``pipeline.ledger.Ledger`` is one)."""
+
+    def last_covered(self, email: str, *, before: date) -> date | None:
+        """The latest day before ``before`` for which ``email`` was served, or None (new)."""
+
+    def sent_papers(self, email: str, *, other_than: date) -> frozenset[str]:
+        """Ids of every paper delivered (or possibly delivered) to ``email`` for other days."""
+
+
 def no_archive(_day: date) -> Day | None:
     """An archive that holds no day (the run's own day is always covered)."""
     return None
 
 
-def covered_days(subscriber: Subscriber, day: date, ledger: Ledger | None) -> tuple[date, ...]:
+def covered_days(subscriber: Subscriber, day: date, ledger: History | None) -> tuple[date, ...]:
     """The days whose papers ``subscriber``'s digest for ``day`` draws on, oldest first.
 
     Weekly: the 7 days ending on ``day``. Daily: ``day``, plus the days since the last day the
@@ -69,7 +79,7 @@ def papers_of(
 def plan(
     subscriber: Subscriber,
     day: Day,
-    ledger: Ledger | None,
+    ledger: History | None,
     archive: Archive = no_archive,
     rankings: ranking.Rankings | None = None,
 ) -> tuple[Digest, tuple[date, ...]]:
@@ -89,7 +99,7 @@ def _digest(
     rankings: ranking.Rankings,
     subscriber: Subscriber,
     day: date,
-    ledger: Ledger | None,
+    ledger: History | None,
     among: frozenset[str],
 ) -> Digest:
     """The digest from ``rankings`` among those paper ids, without what was (maybe) sent before."""
@@ -113,7 +123,7 @@ class Pool:
     holding: Mapping[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]]
 
     def plan(
-        self, subscriber: Subscriber, ledger: Ledger | None
+        self, subscriber: Subscriber, ledger: History | None
     ) -> tuple[Digest, tuple[date, ...]]:
         """``plan`` for one of the pool's subscribers, without working the days out again."""
         covers, among = self.holding[self.days_of[subscriber.email]]
@@ -121,7 +131,7 @@ class Pool:
 
 
 def rank_pool(
-    subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
+    subscribers: Sequence[Subscriber], day: Day, ledger: History | None, archive: Archive
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
     days_of = {s.email: covered_days(s, day.day, ledger) for s in subscribers}
@@ -137,7 +147,7 @@ def rank_pool(
 def digest_for(
     subscriber: Subscriber,
     day: Day,
-    ledger: Ledger | None,
+    ledger: History | None,
     rankings: ranking.Rankings | None = None,
     *,
     archive: Archive = no_archive,

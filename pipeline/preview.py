@@ -19,14 +19,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from pipeline.app import archive_of, ledger_path, select
 from pipeline.errors import PapermailError
+from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
 from pipeline.planning import Archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
-from pipeline.run import archive_of, ledger_path, select
 from pipeline.settings import Settings
-from pipeline.sources.archive import write_atomic
 from pipeline.subscribers import SubscriberSet, load_subscribers
 
 log = logging.getLogger(__name__)

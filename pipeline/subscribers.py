@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from pipeline.errors import Problem, SettingsError
 from pipeline.models import Subscriber, Topic
@@ -44,10 +45,26 @@ class _TopicModel(BaseModel):
     weight: float = Field(default=1.0, gt=0)
 
 
+def ascii_address(address: str) -> str:
+    """The address as it goes out: an internationalised domain as ASCII (punycode), so envelope
+    and headers stay ASCII. A non-ASCII local part would need SMTPUTF8, which papermail does not
+    use: it is refused here, so ``check`` and ``run`` agree."""
+    try:
+        ascii_email = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid e-mail address: {exc}") from None
+    if ascii_email is None:
+        raise ValueError(
+            f"{address}: a non-ASCII part before the @ is not supported "
+            "(it needs SMTPUTF8, which papermail does not use)"
+        )
+    return ascii_email
+
+
 class _SubscriberModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email: EmailStr
+    email: Annotated[EmailStr, AfterValidator(ascii_address)]
     name: str | None = None
     topics: list[_TopicModel] = []
     authors: list[NonEmptyStr] = []

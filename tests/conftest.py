@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from pipeline.sources.http import Clock
+from pipeline.clock import Clock
 from pipeline.sources.sample import SAMPLE_DAY, arxiv_feed, daily_papers_page, sample_items
 
 REPO = Path(__file__).resolve().parent.parent
@@ -198,8 +198,8 @@ class FakeTime:
 
     def clock(self) -> Clock:
         """The injectable clock backed by this fake time."""
-        return Clock(
-            sleep=self.sleep,
+        return Clock.waiting_with(
+            self.sleep,
             monotonic=lambda: self.now,
             now=lambda: FAKE_START + timedelta(seconds=self.now),
         )

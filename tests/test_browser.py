@@ -26,11 +26,12 @@ from typing import Any
 
 import pytest
 
+from pipeline.app import gather
+from pipeline.clock import Clock
 from pipeline.models import Paper, ScoredPaper
 from pipeline.planning import digest_for
 from pipeline.preview import render_previews
 from pipeline.rendering import Renderer
-from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.builders import digest, paper
@@ -258,7 +259,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
         subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
     )
     with sample_client() as client:
-        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+        day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))
     preview = render_previews(settings, day=day, out=out)
     renderer = Renderer(DEFAULT_TEMPLATES, unsubscribe_url="https://example.org/u?e={email}")
     pages: dict[str, tuple[Path, list[str]]] = {}
@@ -266,7 +267,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
         if entry.subscriber.email in ("ada@example.org", "grace@example.org"):
             picked = digest_for(entry.subscriber, day, None).papers
             titles = [s.paper.title for s in picked]
-            pages[entry.subscriber.slug] = (out / entry.html_file, titles)
+            pages[entry.subscriber.email.replace("@", "_")] = (out / entry.html_file, titles)
     stress = digest(paper(1), stress_paper())
     stress = dataclasses.replace(
         stress, papers=(*stress.papers, ScoredPaper(paper(2), 1.0, stress.papers[0].reasons * 3))

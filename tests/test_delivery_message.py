@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pipeline import delivery
+from pipeline.clock import Clock
 from pipeline.delivery import message
 from pipeline.errors import SettingsError
 from pipeline.models import Digest, RenderedEmail, Subscriber, Topic
@@ -335,11 +336,12 @@ def test_rate_limiter_spaces_slots_evenly() -> None:
     now = [0.0]
     leaving: list[float] = []
 
-    async def advance(seconds: float) -> None:
+    def advance(seconds: float) -> None:
         now[0] += seconds
 
     async def five() -> None:
-        limiter = delivery.RateLimiter(4, clock=lambda: now[0], sleep=advance)
+        clock = Clock.waiting_with(advance, monotonic=lambda: now[0])
+        limiter = delivery.RateLimiter(4, clock=clock)
         for _ in range(5):
             await limiter.wait()
             leaving.append(now[0])

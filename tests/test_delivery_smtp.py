@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline import delivery, run
+from pipeline import app, delivery, engine
 from pipeline.cli import main
+from pipeline.clock import Clock
 from pipeline.settings import load_settings
 from pipeline.sources.archive import save_day
 from pipeline.sources.sample import SAMPLE_DAY
@@ -148,7 +149,7 @@ def test_subscribers_are_planned_ahead_while_the_queue_is_full_and_each_served_o
 ) -> None:
     """Batches of two, one connection held in DATA: while the queue is full the preparing task
     plans the next subscribers instead of waiting; afterwards every digest arrives once."""
-    monkeypatch.setattr(run, "PLAN_BATCH", 2)
+    monkeypatch.setattr(engine, "PLAN_BATCH", 2)
     monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "1")
     with held_in_data(world, monkeypatch) as held:
         # one in DATA, two in the queue, one composed and waiting for room: four claimed
@@ -185,12 +186,20 @@ def test_421_and_a_closed_connection_reconnect_and_deliver(
     assert len(server.peers) == 3, "two workers, plus one reconnect"
 
 
-def test_a_connection_dropped_during_data_is_retried(world: World, server: FaultyServer) -> None:
-    """The server hangs up instead of answering DATA: not accepted, so sent again, once."""
+def test_a_connection_dropped_after_the_final_dot_is_uncertain_and_not_resent(
+    world: World, server: FaultyServer
+) -> None:
+    """The server takes the whole message and hangs up instead of answering the final dot: it
+    may have the message, so it is uncertain (exit 75) and neither retried nor resent by a
+    rerun (issue 12, item 3: it used to be sent 5 times a run)."""
     server.faults.drop_in_data_first = {READERS[0], READERS[5]}
-    assert papermail(world) == 0
-    each_got(server, 1)
-    assert server.attempts[READERS[0]] == 2
+    assert papermail(world) == 75
+    assert server.attempts[READERS[0]] == 1
+    assert world.ledger()[READERS[0]] == "uncertain"
+    assert world.ledger()[READERS[5]] == "uncertain"
+    each_got(server, 1, READERS[1:5])
+    assert papermail(world) == 75
+    assert server.attempts[READERS[0]] == 1, "a rerun does not resend it"
 
 
 def test_550_is_recorded_not_retried_and_exits_67(
@@ -283,10 +292,14 @@ def tls_run(world: World, ca_context: object) -> int:
     settings = load_settings()
     factory = delivery.transport_factory(settings, tls_context=ca_context)  # type: ignore[arg-type]
     with httpx.Client() as client:
-        report = run.run_batch(
-            settings, day=SAMPLE_DAY, client=client, sleep=no_sleep, transport_factory=factory
+        report = app.run_batch(
+            settings,
+            day=SAMPLE_DAY,
+            client=client,
+            clock=Clock.waiting_with(no_sleep),
+            transport_factory=factory,
         )
-    return run.exit_code_for(report)
+    return app.exit_code_for(report)
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -327,7 +340,8 @@ def test_the_password_never_appears_in_output_report_or_ledger(
     with faulty_server(Faults(refuse={READERS[0]}), auth=True) as smtp:
         use(smtp, monkeypatch)
         monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", "wrong-" + PASSWORD)
-        assert papermail(world, verbose=True) == 69
+        assert papermail(world, verbose=True) == 78, "AUTH refused: the configuration"
+        assert world.sleeps == [], "a refused AUTH is not retried"
         monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", PASSWORD)
         assert papermail(world, verbose=True) == 67
         each_got(smtp, 1, READERS[1:])
@@ -350,19 +364,17 @@ def test_the_rate_limit_spaces_messages_across_workers(
     monkeypatch.setenv("PAPERMAIL_SMTP_RATE", "2")
     now = [0.0]
 
-    async def advance(seconds: float) -> None:
+    def advance(seconds: float) -> None:
         now[0] += seconds
 
     settings = load_settings()
     with httpx.Client() as client:
-        report = run.run_batch(
+        report = app.run_batch(
             settings,
             day=SAMPLE_DAY,
             client=client,
-            sleep=no_sleep,
-            async_sleep=advance,
-            clock=lambda: now[0],
+            clock=Clock.waiting_with(advance, monotonic=lambda: now[0]),
         )
-    assert run.exit_code_for(report) == 0
+    assert app.exit_code_for(report) == 0
     each_got(server, 1)
     assert now[0] == pytest.approx(2.5)

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.app import gather
 from pipeline.cli import main
+from pipeline.clock import Clock
+from pipeline.models import slug_of
 from pipeline.preview import PreviewServer, render_previews
-from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.conftest import REPO, PapersServer, no_sleep
+
+ADA = slug_of("ada@example.org")  # preview file names: the readable address and a hash
 
 DAY = SAMPLE_DAY.isoformat()
 
@@ -53,7 +57,7 @@ def test_preview_writes_html_text_and_an_index_of_every_subscriber(
     assert main(["preview", "--date", DAY, "--out", "pv"], sleep=no_sleep) == 0
     out = capsys.readouterr().out
     index = (workspace / "pv" / "index.html").read_text(encoding="utf-8")
-    for slug in ("ada_example.org", "grace_example.org", "alan_example.org"):
+    for slug in map(slug_of, ("ada@example.org", "grace@example.org", "alan@example.org")):
         assert (
             (workspace / "pv" / f"{slug}.html")
             .read_text(encoding="utf-8")
@@ -68,7 +72,7 @@ def test_preview_writes_html_text_and_an_index_of_every_subscriber(
         assert f'href="{slug}.txt"' in index
     assert '<td class="n">5</td>' in index
     assert "paused" in index
-    assert "pv/ada_example.org.html  5 papers  ada@example.org" in out
+    assert f"pv/{ADA}.html  5 papers  ada@example.org" in out
 
 
 @pytest.fixture
@@ -77,7 +81,7 @@ def served(workspace: Path) -> Iterator[PreviewServer]:
     settings = load_settings()
     out = workspace / "pv"
     with sample_client() as client:
-        day = gather(settings, SAMPLE_DAY, client=client, sleep=no_sleep)
+        day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))
     render_previews(settings, day=day, out=out)
     server = PreviewServer.for_settings(settings, day=day, out=out, only=None, port=0)
     server.start()
@@ -94,7 +98,7 @@ def test_the_server_renders_again_when_a_template_changes(
     status, index = fetch(served.url)
     assert status == 200
     assert "ada@example.org" in index
-    status, before = fetch(served.url + "ada_example.org.html")
+    status, before = fetch(served.url + f"{ADA}.html")
     assert status == 200
     assert "TL;DR" in before
     assert "In short:" not in before
@@ -104,7 +108,7 @@ def test_the_server_renders_again_when_a_template_changes(
         template.read_text(encoding="utf-8").replace("TL;DR", "In short:"), encoding="utf-8"
     )
     touch_later(template)
-    status, after = fetch(served.url + "ada_example.org.html")
+    status, after = fetch(served.url + f"{ADA}.html")
     assert status == 200
     assert "In short:" in after
     assert "TL;DR" not in after
@@ -122,7 +126,7 @@ def test_the_server_renders_again_when_a_subscriber_file_changes(
     touch_later(ada)
     _, index = fetch(served.url + "index.html")
     assert '<td class="n">2</td>' in index
-    _, text = fetch(served.url + "ada_example.org.txt")
+    _, text = fetch(served.url + f"{ADA}.txt")
     assert "2 papers picked for Ada Lovelace" in text
 
 
@@ -134,11 +138,11 @@ def test_a_broken_template_shows_an_error_page_until_it_is_fixed(
     good = template.read_text(encoding="utf-8")
     template.write_text(good.replace("{% endfor %}", "{% endfor", 1), encoding="utf-8")
     touch_later(template)
-    status, page = fetch(served.url + "ada_example.org.html")
+    status, page = fetch(served.url + f"{ADA}.html")
     assert status == 500
     assert "digest.txt.j2:" in page
     template.write_text(good, encoding="utf-8")
     touch_later(template)
-    status, page = fetch(served.url + "ada_example.org.html")
+    status, page = fetch(served.url + f"{ADA}.html")
     assert status == 200
     assert "Grokking" in page

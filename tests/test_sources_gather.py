@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from pipeline.cli import main
+from pipeline.clock import Clock
 from pipeline.sources import archive, gather_day
 from pipeline.sources.sample import sources_transport
 from tests.builders import live_items, many_items
@@ -242,7 +243,7 @@ def test_gather_day_with_a_timeout_then_success(tmp_path: Path) -> None:
         hf_api_url="http://127.0.0.1:9/api/daily_papers",
         state_dir=tmp_path,
         day=date.fromisoformat(DAY),
-        sleep=sleeps,
+        clock=Clock.waiting_with(sleeps),
     )
     assert len(day.papers) == 120
     assert len(calls) == 3

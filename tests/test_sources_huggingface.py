@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.clock import Clock
 from pipeline.errors import SourceError
 from pipeline.models import Day
 from pipeline.sources import huggingface
-from pipeline.sources.http import Clock, Fetcher
+from pipeline.sources.http import Fetcher
 from pipeline.sources.sample import sources_transport
 from tests.builders import live_items, many_items
 

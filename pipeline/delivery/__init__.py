@@ -16,13 +16,12 @@ from pipeline.delivery.message import (
 )
 from pipeline.delivery.transport import (
     Attempted,
-    Clock,
     OutboxTransport,
     Outcome,
     PermanentFailure,
     RateLimiter,
     Retry,
-    Sleep,
+    RunFailure,
     SmtpConfig,
     SmtpTransport,
     TransientFailure,
@@ -35,7 +34,6 @@ from pipeline.delivery.transport import (
 __all__ = [
     "NEWSLETTER",
     "Attempted",
-    "Clock",
     "DkimSigner",
     "OutboxTransport",
     "Outcome",
@@ -43,7 +41,7 @@ __all__ = [
     "PermanentFailure",
     "RateLimiter",
     "Retry",
-    "Sleep",
+    "RunFailure",
     "SmtpConfig",
     "SmtpTransport",
     "TransientFailure",

@@ -26,7 +26,7 @@ import dkim
 from pipeline.errors import SettingsError
 from pipeline.models import RenderedEmail
 from pipeline.settings import Settings
-from pipeline.sources.text import one_line
+from pipeline.text import one_line
 
 NEWSLETTER = "papermail"
 #: Headers the DKIM signature covers; RFC 8058 asks for both List-Unsubscribe headers.

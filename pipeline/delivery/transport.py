@@ -5,11 +5,16 @@ The only module that imports aiosmtplib. Each failure is classified once, here:
 - transient (connection refused or dropped before the server accepted the message, 4xx, 421):
   retried with exponential backoff and jitter, up to ``max_attempts``;
 - permanent (5xx, a refused recipient): not retried;
-- uncertain (a timeout in the DATA step, whose last wait is the reply to the final ``.``): the
-  server may have accepted the message, so it is not resent (never twice beats never lost here).
+- uncertain (no reply in the DATA step: a timeout, a closed or reset connection): the server may
+  have accepted the message, so it is not resent (never twice beats never lost here). aiosmtplib
+  sends DATA, the message and the final ``.`` in one call, so a connection lost while waiting for
+  the ``354`` counts as uncertain too;
+- the run's own failure (``RunFailure``: AUTH refused, the sender refused at MAIL FROM, TLS or
+  a certificate that does not verify): no recipient's fault, never retried; the run stops.
 
-A connection, TLS or AUTH failure is also marked ``unreachable``: the run stops trying the server
-and exits 69. Nothing here raises for one subscriber's failure; every outcome is an ``Attempted``.
+A connection that cannot be opened after retries is marked ``unreachable``: the run stops trying
+the server and exits 69. Nothing here raises for one subscriber's failure; every outcome is an
+``Attempted``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import asyncio
 import enum
 import random
 import ssl
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +30,12 @@ from typing import Protocol
 
 import aiosmtplib
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.delivery.message import Outgoing
+from pipeline.files import write_new
 from pipeline.models import slug_of
 from pipeline.settings import Settings
-from pipeline.sources.archive import write_atomic
-from pipeline.sources.text import one_line
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
+from pipeline.text import one_line
 
 
 class TransientFailure(Exception):
@@ -49,7 +51,19 @@ class PermanentFailure(Exception):
 
 
 class UncertainDelivery(Exception):
-    """The DATA step timed out: the server may or may not have accepted the message."""
+    """No reply in the DATA step: the server may or may not have accepted the message."""
+
+
+class RunFailure(Exception):
+    """A failure of the run, not of the recipient: the run stops at once, nobody is marked failed.
+
+    ``configuration`` when a setting is clearly the cause (AUTH refused, the From address refused,
+    STARTTLS not offered): exit 78; else (TLS, a certificate): exit 69.
+    """
+
+    def __init__(self, message: str, *, configuration: bool) -> None:
+        super().__init__(message)
+        self.configuration = configuration
 
 
 # --- transports ----------------------------------------------------------------------------------
@@ -59,27 +73,30 @@ class Transport(Protocol):
     """Something that takes one message, or raises one of the three failures above."""
 
     async def send(self, outgoing: Outgoing) -> None:
-        """Deliver ``outgoing``; raise TransientFailure, PermanentFailure or UncertainDelivery."""
+        """Deliver ``outgoing``; raise TransientFailure, PermanentFailure, UncertainDelivery or
+        RunFailure."""
 
     async def close(self) -> None:
         """Release connections."""
 
 
 class OutboxTransport:
-    """Writes each message atomically as ``<outbox>/<day>-<recipient>.eml``."""
+    """Writes each message atomically as ``<outbox>/<day>-<recipient slug>.eml``, never over an
+    existing file: one there already is this recipient's digest for that day (the same
+    Message-ID), delivered by an earlier run that stopped before recording it."""
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
 
     def path_for(self, outgoing: Outgoing) -> Path:
-        """The file a message goes to (a rerun would overwrite the same name)."""
+        """The file a message goes to (``slug_of``: a distinct name for every address)."""
         slug = slug_of(outgoing.recipient)
         return self.outbox / f"{outgoing.day.isoformat()}-{slug}.eml"
 
     async def send(self, outgoing: Outgoing) -> None:
-        """Write the message file atomically."""
+        """Write the message file, unless this digest is in the outbox already."""
         try:
-            write_atomic(self.path_for(outgoing), outgoing.data.decode("utf-8"))
+            write_new(self.path_for(outgoing), outgoing.data.decode("utf-8"))
         except OSError as exc:
             raise TransientFailure(
                 f"cannot write to outbox {self.outbox}: {exc.strerror}", unreachable=True
@@ -130,11 +147,22 @@ class SmtpTransport:
                 await client.login(cfg.username, cfg.password or "")
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
-            raise TransientFailure(
-                f"{where} refused AUTH for {cfg.username}: {_reason(exc)}", unreachable=True
+            raise RunFailure(
+                f"{where} refused AUTH for {cfg.username}: {_reason(exc)} "
+                "(check PAPERMAIL_SMTP_USERNAME and PAPERMAIL_SMTP_PASSWORD)",
+                configuration=True,
+            ) from None
+        except aiosmtplib.SMTPNotSupported as exc:  # e.g. STARTTLS or AUTH not offered
+            client.close()
+            raise RunFailure(
+                f"{where}: {_reason(exc)} (check PAPERMAIL_SMTP_SECURITY)", configuration=True
             ) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
+            if tls := _tls_failure(exc):
+                raise RunFailure(
+                    f"TLS with {where} failed: {one_line(str(tls))}", configuration=False
+                ) from None
             raise TransientFailure(
                 f"cannot connect to {where}: {_reason(exc)}", unreachable=True
             ) from None
@@ -143,9 +171,23 @@ class SmtpTransport:
 
     async def send(self, outgoing: Outgoing) -> None:
         """MAIL, RCPT and DATA over the persistent connection, each failure classified."""
+        _check_ascii(outgoing)
         client = await self._connected()
         try:
             await client.mail(outgoing.sender)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(client)
+            if 500 <= exc.code < 600:
+                raise RunFailure(
+                    f"the server refused the sender {outgoing.sender}: {_reason(exc)} "
+                    "(check PAPERMAIL_FROM_ADDRESS)",
+                    configuration=True,
+                ) from None
+            raise _by_code(exc, "sender refused") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._drop()
+            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+        try:
             await client.rcpt(outgoing.recipient)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
@@ -155,19 +197,18 @@ class SmtpTransport:
             raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
         try:
             await client.data(outgoing.data)
-        except aiosmtplib.SMTPTimeoutError:
-            await self._drop()
-            raise UncertainDelivery(
-                f"no reply to DATA within {self.config.timeout:g}s; the server may have "
-                f"accepted {outgoing.message_id}"
-            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             raise _by_code(exc, "message refused") from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (aiosmtplib.SMTPException, OSError) as exc:  # a timeout, a closed or reset socket
             await self._drop()
-            raise TransientFailure(
-                f"connection lost before the message was accepted: {_reason(exc)}"
+            what = (
+                f"no reply to DATA within {self.config.timeout:g}s"
+                if isinstance(exc, aiosmtplib.SMTPTimeoutError)
+                else f"connection lost in DATA ({_reason(exc)})"
+            )
+            raise UncertainDelivery(
+                f"{what}; the server may have accepted {outgoing.message_id}"
             ) from None
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
@@ -215,6 +256,24 @@ async def _socket_closed(protocol: asyncio.BaseProtocol | None, *, limit: float)
         await asyncio.sleep(0.01)
 
 
+def _check_ascii(outgoing: Outgoing) -> None:
+    """Addresses go out as ASCII (IDN domains as punycode, see ``pipeline.subscribers``); one
+    that is not cannot be sent without SMTPUTF8, which papermail does not use."""
+    for role, address in (("recipient", outgoing.recipient), ("sender", outgoing.sender)):
+        if not address.isascii():
+            raise PermanentFailure(f"the {role} address {address} is not ASCII (no SMTPUTF8)")
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connection failure (aiosmtplib wraps it), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _by_code(exc: aiosmtplib.SMTPResponseException, what: str) -> Exception:
     """5xx is permanent; everything else (4xx, 421) may succeed later."""
     if 500 <= exc.code < 600:
@@ -235,23 +294,20 @@ def _reason(exc: BaseException) -> str:
 class RateLimiter:
     """At most ``rate`` messages per second across every worker: evenly spaced send slots."""
 
-    def __init__(
-        self, rate: float | None, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep
-    ) -> None:
+    def __init__(self, rate: float | None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.interval = 1.0 / rate if rate else 0.0
         self._clock = clock
-        self._sleep = sleep
         self._next = float("-inf")
 
     async def wait(self) -> None:
         """Return when the next message may leave (at once without a rate)."""
         if not self.interval:
             return
-        now = self._clock()
+        now = self._clock.monotonic()
         slot = max(now, self._next)
         self._next = slot + self.interval
         if slot > now:
-            await self._sleep(slot - now)
+            await self._clock.async_sleep(slot - now)
 
 
 class Outcome(enum.StrEnum):
@@ -261,6 +317,7 @@ class Outcome(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
     UNCERTAIN = "uncertain"
+    STOPPED = "stopped"  # the run's own failure (RunFailure), or the run was told to stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,16 +328,17 @@ class Attempted:
     attempts: int
     unreachable: bool = False
     detail: str = ""
+    configuration: bool = False  # STOPPED by a setting (exit 78)
 
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """How to retry: attempts, backoff, and the injectable sleep, jitter and rate limiter."""
+    """How to retry: attempts, backoff, and the injectable clock, jitter and rate limiter."""
 
     max_attempts: int = 5
     base_delay: float = 2.0
     max_delay: float = 120.0
-    sleep: Sleep = asyncio.sleep
+    clock: Clock = SYSTEM_CLOCK
     jitter: Callable[[], float] = random.random
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
 
@@ -290,27 +348,52 @@ class Retry:
         return ceiling / 2 + self.jitter() * ceiling / 2
 
 
-async def send_with_retries(transport: Transport, outgoing: Outgoing, retry: Retry) -> Attempted:
-    """Try up to ``retry.max_attempts`` times, backing off between transient failures."""
+async def send_with_retries(
+    transport: Transport,
+    outgoing: Outgoing,
+    retry: Retry,
+    stop: asyncio.Event | None = None,
+) -> Attempted:
+    """Try up to ``retry.max_attempts`` times, backing off between transient failures.
+
+    Once ``stop`` is set, no attempt starts (the backoff is cut short): the message is not sent.
+    """
+    stop = stop or asyncio.Event()
     failure = TransientFailure("no attempt was made")
     for attempt in range(1, retry.max_attempts + 1):
         await retry.limiter.wait()
+        if stop.is_set():
+            return Attempted(Outcome.STOPPED, attempt - 1, detail=f"not sent: {failure}")
         try:
             await transport.send(outgoing)
         except PermanentFailure as exc:
             return Attempted(Outcome.PERMANENT, attempt, detail=str(exc))
         except UncertainDelivery as exc:
             return Attempted(Outcome.UNCERTAIN, attempt, detail=str(exc))
+        except RunFailure as exc:
+            return Attempted(
+                Outcome.STOPPED, attempt, detail=str(exc), configuration=exc.configuration
+            )
         except TransientFailure as exc:
             failure = exc
             if attempt < retry.max_attempts:
-                await retry.sleep(retry.delay(attempt))
+                await _pause(retry.clock.async_sleep(retry.delay(attempt)), stop)
             continue
         return Attempted(Outcome.SENT, attempt)
     detail = f"{failure} (after {retry.max_attempts} attempts)"
     return Attempted(
         Outcome.TRANSIENT, retry.max_attempts, unreachable=failure.unreachable, detail=detail
     )
+
+
+async def _pause(sleeping: Awaitable[None], stop: asyncio.Event) -> None:
+    """Wait for ``sleeping`` to end, or for ``stop``, whichever comes first."""
+    waits = {asyncio.ensure_future(sleeping), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def transport_factory(

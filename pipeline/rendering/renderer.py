@@ -24,7 +24,7 @@ from pipeline.rendering.samples import sample_digests
 from pipeline.rendering.stencils import NotStencilable, PendingCards, Stencils
 from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environment, locate
 from pipeline.rendering.views import TLDR_CHARS, paper_view, preheader, subject_for
-from pipeline.sources.text import one_line
+from pipeline.text import one_line
 
 SHORT_TLDR_CHARS = 140  # the first cut when a digest is too big for Gmail
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" above this much HTML

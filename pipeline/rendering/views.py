@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 
 from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper
-from pipeline.sources.text import one_line  # control characters go too: no HTML may hold them
+from pipeline.text import one_line  # control characters go too: no HTML may hold them
 
 MAX_AUTHORS = 3
 MAX_TITLE_CHARS = 300  # upstream is untrusted: a runaway title must not fill the email

@@ -10,16 +10,17 @@ query on the next run, and the Hugging Face list never changes between preview a
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Collection
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
+from pipeline.errors import SourceError
 from pipeline.models import Day
 from pipeline.sources import archive, arxiv, huggingface
-from pipeline.sources.http import DEFAULT_TIMEOUT, Clock, Fetcher
+from pipeline.sources.http import DEFAULT_TIMEOUT, Fetcher
 from pipeline.sources.merge import merge_days
 
 log = logging.getLogger(__name__)
@@ -31,20 +32,18 @@ def gather_day(
     hf_api_url: str,
     state_dir: Path,
     day: date,
-    sleep: Callable[[float], None],
     arxiv_api_url: str = "",
     categories: Collection[str] = (),
     refresh: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
-    monotonic: Callable[[], float] = time.monotonic,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = SYSTEM_CLOCK,
+    on_arxiv_failure: Callable[[SourceError], None] | None = None,
 ) -> Day:
     """The papers of ``day``: from the archive, or fetched (HF, then arXiv for ``categories``)."""
     wanted = set(arxiv.valid_categories(categories)) if arxiv_api_url else set()
     archived = None if refresh else archive.load_day(state_dir, day)
     if archived is not None and wanted <= set(archived.categories):
         return archived
-    clock = Clock(sleep=sleep, monotonic=monotonic, now=now)
     if archived is None:
         hf = Fetcher(client, clock, "Daily Papers API", timeout=timeout)
         base = huggingface.fetch_day(hf, hf_api_url, day)
@@ -56,8 +55,14 @@ def gather_day(
         return base
     log.info("querying arXiv for %s on %s", ", ".join(sorted(missing)), day)
     ax = Fetcher(client, clock, "arXiv API", timeout=timeout, min_interval=arxiv.MIN_INTERVAL)
-    gathered = merge_days(
-        base, arxiv.fetch_day(ax, arxiv_api_url, day, missing), categories=missing
-    )
+    try:
+        fetched = arxiv.fetch_day(ax, arxiv_api_url, day, missing)
+    except SourceError as exc:
+        if on_arxiv_failure is None:
+            raise
+        log.error("%s; serving the subscribers without categories", exc)
+        on_arxiv_failure(exc)
+        return base
+    gathered = merge_days(base, fetched, categories=missing)
     archive.save_day(state_dir, gathered)
     return gathered

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
+from pipeline.files import write_atomic
 from pipeline.models import Day, Paper, SkippedItem
 
 log = logging.getLogger(__name__)
@@ -59,18 +58,3 @@ def save_day(state_dir: Path, day: Day) -> Path:
     path = day_path(state_dir, day.day)
     write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     return path
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,8 +23,9 @@ from typing import Any
 
 import httpx
 
+from pipeline.clock import Clock
 from pipeline.errors import SourceError
-from pipeline.sources.text import one_line
+from pipeline.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,6 @@ MAX_SERVER_WAIT = 300.0  # a server asking for a longer pause is treated as unav
 DEFAULT_TIMEOUT = 30.0
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RATELIMIT_RESET = re.compile(r"(?:^|[;,\s])(?:t|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-
-Sleep = Callable[[float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """Time as the retry loop sees it: how to wait, how long since, and what date it is."""
-
-    sleep: Sleep = time.sleep
-    monotonic: Callable[[], float] = time.monotonic
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ delimiter, no digit right after the closing one), so "costs $5 and $10" stays as
 
 from __future__ import annotations
 
-import logging
 import re
 
 from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
@@ -65,7 +64,6 @@ def _converter() -> LatexNodes2Text:
 
 
 _TO_TEXT = _converter()
-logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # its parse notes are not our warnings
 
 
 def latex_to_unicode(text: str) -> str:

@@ -11,6 +11,7 @@ import html
 import re
 
 from pipeline.sources.latex import latex_to_unicode
+from pipeline.text import one_line
 
 
 class MalformedItem(ValueError):
@@ -22,15 +23,6 @@ _VERSION = re.compile(r"v\d+$")
 _ARXIV_ID = re.compile(r"\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}")
 _GITHUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
-
-
-def one_line(text: str) -> str:
-    """Text on one line: every run of whitespace, control or format characters becomes one space,
-    the ends trimmed (upstream text bound for a header, a log line or a paper's fields)."""
-    text = " ".join(text.split())
-    if not text.isprintable():  # rare: a control or format character left after the spaces
-        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return text
 
 
 def clean_text(value: object) -> str:

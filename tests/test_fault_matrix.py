@@ -1,0 +1,258 @@
+"""Issue 12's fault matrix: each fault, a run and a rerun, and the deliveries counted per recipient.
+
+The servers are real and local: ``tests.rawsmtp`` for the replies aiosmtpd cannot give (a refused
+sender, 421 mid-session, a hang-up after the final dot, no reply to it) and aiosmtpd
+(``tests.faults``) for the rest. After each run and rerun: no recipient has a message twice,
+and every recipient has one, except the digests the ledger lists as uncertain.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.cli import main
+from pipeline.delivery import OutboxTransport
+from pipeline.files import write_new
+from pipeline.models import slug_of
+from pipeline.sources.archive import save_day
+from pipeline.sources.sample import SAMPLE_DAY
+from tests.faults import faulty_server, sample_day, write_subscribers
+from tests.rawsmtp import HANG_UP, RCPT_421, REFUSE_421, SILENCE, RawServer, raw_smtp_server
+
+DAY = SAMPLE_DAY.isoformat()
+READERS = [f"m{n}@example.org" for n in range(5)]
+
+
+@pytest.fixture
+def home(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Five subscribers and the archived sample day; two SMTP connections."""
+    save_day(env / "var", sample_day())
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(write_subscribers(env / "subs", READERS)))
+    monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "2")
+    return env
+
+
+@pytest.fixture
+def raw(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RawServer]:
+    """The raw SMTP server, with the settings pointed at it."""
+    with raw_smtp_server() as server:
+        monkeypatch.setenv("PAPERMAIL_SMTP_HOST", server.host)
+        monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+        yield server
+
+
+def run(*args: str) -> int:
+    """``papermail run`` for the sample day; backoff waits return at once."""
+    return main(["run", "--date", DAY, *args], sleep=lambda _s: None)
+
+
+def ledger(home: Path) -> dict[str, tuple[str, str]]:
+    """Each recipient's (state, detail) for the sample day."""
+    with closing(sqlite3.connect(home / "var" / "ledger.sqlite3")) as db:
+        rows = db.execute("SELECT email, state, detail FROM digests WHERE day = ?", (DAY,))
+        return {email: (state, detail) for email, state, detail in rows}
+
+
+def newest_report(home: Path) -> dict[str, object]:
+    """The newest run report."""
+    data: dict[str, object] = json.loads(max((home / "var" / "reports").glob("*.json")).read_text())
+    return data
+
+
+def never_twice_never_lost(home: Path, received: dict[str, int]) -> None:
+    """No recipient has a message twice; each has one unless the ledger says uncertain."""
+    states = ledger(home)
+    assert all(received.get(r, 0) <= 1 for r in READERS), received
+    lost = [r for r in READERS if not received.get(r) and states[r][0] != "uncertain"]
+    assert lost == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (HANG_UP, 75, True),  # the server read the message and hung up: it may have it
+        (SILENCE, 75, True),  # no reply to the final dot within the timeout
+        (REFUSE_421, 0, False),  # 421 to the final dot: not accepted, retried
+        (RCPT_421, 0, False),  # 421 mid-session: reconnect, retried
+    ],
+)
+def test_each_fault_then_a_rerun_never_repeats_and_never_loses(
+    home: Path, raw: RawServer, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, bool]
+) -> None:
+    """The fault hits the second reader's first message; run and rerun count deliveries."""
+    fault, first_exit, uncertain = case
+    monkeypatch.setenv("PAPERMAIL_SMTP_TIMEOUT", "1")  # SILENCE: the client gives up after 1 s
+    victim = READERS[1]
+    raw.faults[victim] = fault
+    assert run() == first_exit
+    assert (ledger(home)[victim][0] == "uncertain") is uncertain
+    assert raw.received[victim] == 1 if fault != REFUSE_421 else raw.accepted[victim] == 1
+    assert run() == first_exit, "the rerun reports the uncertain digest again, sends nothing"
+    received = dict(raw.accepted if fault == REFUSE_421 else raw.received)
+    never_twice_never_lost(home, received)
+    assert sum(raw.received.values()) == len(READERS)
+
+
+def test_a_refused_sender_stops_the_run_at_once_and_the_rerun_serves_everyone(
+    home: Path, raw: RawServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """553 at MAIL FROM: the run's failure, not the recipients'. Exit 78 at once, no retry,
+    nobody recorded failed_permanent; once the server accepts the sender, everyone gets one."""
+    raw.mail_reply = "553 5.7.1 sender not allowed"
+    assert run() == 78
+    err = capsys.readouterr()
+    assert "refused the sender" in err.out + err.err
+    assert "PAPERMAIL_FROM_ADDRESS" in err.out + err.err
+    assert raw.mail_commands <= 2, "each connection asked once; no retries"
+    assert sum(raw.received.values()) == 0
+    assert "failed_permanent" not in {state for state, _ in ledger(home).values()}
+
+    raw.mail_reply = "250 ok"
+    assert run() == 0
+    assert dict(raw.accepted) == dict.fromkeys(READERS, 1)
+
+
+def test_idn_domains_go_out_as_ascii_in_envelope_and_headers(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``user@exämple.org`` passes check and is sent to ``user@xn--exmple-cua.org``: it used to
+    crash aiosmtplib's RCPT with UnicodeEncodeError and end the run."""
+    save_day(env / "var", sample_day())
+    readers = ["user@exämple.org", "after@example.org"]
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(write_subscribers(env / "subs", readers)))
+    assert main(["check"]) == 0
+    with faulty_server() as smtp:
+        monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp.host)
+        monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+        assert run() == 0
+        assert smtp.received("user@xn--exmple-cua.org") == 1
+        assert smtp.received("after@example.org") == 1
+        (message,) = smtp.for_recipient("user@xn--exmple-cua.org")
+    assert "user@xn--exmple-cua.org" in str(message["To"])
+
+
+def test_a_non_ascii_local_part_is_refused_by_check_and_run_alike(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``zoë@example.org`` is a clear problem line in check and in run (exit 65, in the outbox
+    mode too); the others are served. It used to crash the message composition (exit 1)."""
+    save_day(env / "var", sample_day())
+    readers = ["zoë@example.org", "after@example.org"]
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(write_subscribers(env / "subs", readers)))
+    assert main(["check"]) == 65
+    assert "non-ASCII part before the @ is not supported" in capsys.readouterr().out
+    assert run() == 65
+    assert [p.name for p in (env / "outbox").glob("*.eml")] == [
+        f"{DAY}-{slug_of('after@example.org')}.eml"
+    ]
+
+
+def _break_template_for(home: Path, email: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the templates whose text part fails for ``email``'s digest."""
+    repo_templates = Path(__file__).resolve().parent.parent / "templates"
+    templates = home / "templates"
+    for source in repo_templates.rglob("*"):
+        if source.is_file():
+            target = templates / source.relative_to(repo_templates)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    text = templates / "digest.txt.j2"
+    text.write_text(
+        f'{{% if subscriber.email == "{email}" %}}{{{{ 1 // 0 }}}}{{% endif %}}'
+        + text.read_text("utf-8"),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(templates))
+    return text
+
+
+def test_a_digest_that_cannot_be_rendered_fails_alone_and_retry_failed_sends_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One subscriber's digest raises while rendering: failed_permanent with the reason, one log
+    line, the others are sent (exit 67). Once fixed, a plain rerun leaves it alone, and
+    ``--retry-failed`` sends it, once."""
+    text = _break_template_for(home, READERS[2], monkeypatch)
+    assert run() == 67
+    states = ledger(home)
+    assert states[READERS[2]][0] == "failed_permanent"
+    assert "ZeroDivisionError" in states[READERS[2]][1]
+    assert {states[r][0] for r in READERS if r != READERS[2]} == {"sent"}
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1
+    assert f"{READERS[2]}: cannot prepare the digest: ZeroDivisionError" in errors[0]
+    assert "Traceback" not in err
+
+    text.write_text(text.read_text("utf-8").split("{% endif %}", 1)[1], encoding="utf-8")
+    assert run() == 67
+    assert run("--retry-failed") == 0
+    outbox = sorted(p.name for p in (home / "outbox").glob("*.eml"))
+    assert outbox == sorted(f"{DAY}-{slug_of(r)}.eml" for r in READERS)
+
+
+def test_colliding_addresses_get_distinct_outbox_files(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``a+b@``, ``a_b@``, ``a=b@`` and ``a/b@`` used to share one outbox file (4 sent, 1 file)."""
+    save_day(env / "var", sample_day())
+    readers = ["a+b@example.org", "a_b@example.org", "a=b@example.org", "a/b@example.org"]
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(write_subscribers(env / "subs", readers)))
+    assert run() == 0
+    files = list((env / "outbox").glob("*.eml"))
+    assert len(files) == 4
+    recipients = {f.read_text("utf-8").split("To: ", 1)[1].split("\n", 1)[0] for f in files}
+    assert len(recipients) == 4
+
+
+def test_the_outbox_never_replaces_a_file(tmp_path: Path) -> None:
+    """A second write of the same name keeps the first file (the digest is there already)."""
+    path = tmp_path / "x.eml"
+    assert write_new(path, "first")
+    assert not write_new(path, "second")
+    assert path.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.eml"], "no temporary file left"
+    assert OutboxTransport(tmp_path).outbox == tmp_path
+
+
+@given(st.lists(st.emails(), min_size=2, max_size=20, unique_by=str.lower))
+def test_outbox_and_preview_names_are_distinct_and_safe(addresses: list[str]) -> None:
+    """Different addresses (ignoring case) never share a name; a name is a safe file name."""
+    names = [slug_of(a) for a in addresses]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert "/" not in name
+        assert name.isascii()
+        assert not name.startswith(".")
+        assert len(name.encode()) <= 100
+
+
+def test_an_arxiv_outage_defers_only_the_subscribers_with_categories(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """arXiv refuses connections: subscribers without categories are served from Daily Papers,
+    those with categories recorded failed_transient "arXiv unavailable"; exit 69. It used to
+    stop everyone."""
+    (home / "subs" / "z-arxiv.yaml").write_text(
+        "email: arxiv@example.org\ntopics:\n  - name: L\n    keywords: [learning]\n"
+        "categories: [cs.LG]\nsend_empty: true\n",
+        encoding="utf-8",
+    )
+    assert run() == 69
+    states = ledger(home)
+    assert states["arxiv@example.org"][0] == "failed_transient"
+    assert "arXiv unavailable" in states["arxiv@example.org"][1]
+    assert {states[r][0] for r in READERS} == {"sent"}
+    assert "arxiv@example.org: failed_transient: arXiv unavailable" in capsys.readouterr().out
+    assert run() == 69, "still down: deferred again, the others already sent"
+    assert len(list((home / "outbox").glob("*.eml"))) == len(READERS)
