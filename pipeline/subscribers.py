@@ -714,3 +714,29 @@ def _to_record(model: _SubscriberModel, file: Path) -> Subscriber:
         paused=model.paused,
         source_file=file,
     )
+
+
+SCHEMA_ID = "https://papermail.invalid/subscriber.schema.json"  # a name, not a place to fetch
+
+
+def subscriber_schema() -> dict[str, Any]:
+    """The JSON Schema of a subscriber file (one subscriber, or a list of them), generated from
+    the model ``check`` validates with, so an editor checks the same fields while typing.
+
+    The schema cannot say everything ``check`` does: e-mail syntax is only a ``format``, and
+    keywords made only of common words, duplicates and repeated keys are caught by ``check``.
+    """
+    one = _SubscriberModel.model_json_schema(ref_template="#/$defs/{model}")
+    defs = one.pop("$defs", {})
+    defs["subscriber"] = one
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "papermail subscriber file",
+        "description": "One subscriber, or a list of subscribers (see docs/subscribers.md).",
+        "anyOf": [
+            {"$ref": "#/$defs/subscriber"},
+            {"type": "array", "items": {"$ref": "#/$defs/subscriber"}, "minItems": 1},
+        ],
+        "$defs": defs,
+    }
