@@ -295,10 +295,13 @@ def _compose(text: str) -> yaml.Node | None:
     whose error messages say more ("expected ',' or ']', but got ':'")."""
     try:
         return yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        if not _LIBYAML:
+    except yaml.YAMLError as exc:
+        if not _LIBYAML or _DEPTH_LIMIT in str(exc):  # the pure-Python parser would recurse
             raise
     return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+_DEPTH_LIMIT = "maximum nesting depth"  # libyaml's words when flow collections nest past 1,000
 
 
 class _Loader(_SafeLoader):
@@ -340,7 +343,10 @@ def _load_file(file: Path, problems: list[Problem]) -> Iterator[_Entry]:
         return
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        problems.append(Problem(file, line, "yaml", str(exc.problem or exc)))
+        message = _one_line(str(exc.problem or exc))
+        if _DEPTH_LIMIT in message:
+            message = f"nested more than {MAX_DEPTH} deep"
+        problems.append(Problem(file, line, "yaml", message))
         yield _Entry(None, line)
         return
     except OSError as exc:
@@ -348,7 +354,7 @@ def _load_file(file: Path, problems: list[Problem]) -> Iterator[_Entry]:
         yield _Entry(None, 1)
         return
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        problems.append(Problem(file, 1, "file", str(exc)))
+        problems.append(Problem(file, 1, "file", _one_line(str(exc))))
         yield _Entry(None, 1)
         return
     if node is None:
@@ -405,7 +411,7 @@ def _validate(file: Path, node: yaml.Node, problems: list[Problem]) -> Subscribe
     except yaml.YAMLError as exc:  # e.g. a !!python tag the safe loader refuses
         mark = getattr(exc, "problem_mark", None)
         where = mark.line + 1 if mark else line
-        problems.append(Problem(file, where, "yaml", str(getattr(exc, "problem", exc))))
+        problems.append(Problem(file, where, "yaml", _one_line(str(getattr(exc, "problem", exc)))))
         return None
     causes = [
         Problem(file, lines.get(path, line), _field_name(path), "duplicate key")
@@ -673,11 +679,23 @@ def _shown(value: Any) -> str:
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:
-    """``('topics', 0, 'keywords', 1)`` → ``topics[0].keywords[1]``."""
+    """``('topics', 0, 'keywords', 1)`` → ``topics[0].keywords[1]``; a key that is not plain
+    printable text on one line is shown quoted (``'\\n'``), so a problem stays one line."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = str(part)
+        if not name or not name.isprintable() or name.strip() != name:
+            name = repr(name)
+        out += f".{name}" if out else name
     return out
+
+
+def _one_line(text: str) -> str:
+    """A parser's message on one line (PyYAML's span several)."""
+    return " ".join(text.split())
 
 
 def _line_of(

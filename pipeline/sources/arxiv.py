@@ -49,6 +49,7 @@ EMPTY_PAGE_RETRIES = 3  # arXiv sometimes answers a page of a known-larger resul
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
+_TOTAL = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is true, int("²") fails
 _CATEGORY = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?")
 
 
@@ -136,7 +137,7 @@ def parse_feed(body: bytes, url: str) -> Feed:
                 f"arXiv API at {url} rejected the query: {snippet(message)}", url=url, status=200
             )
     total_text = clean_text(root.findtext(f"{OPENSEARCH}totalResults"))
-    total = int(total_text) if total_text.isdigit() else len(entries)
+    total = int(total_text) if _TOTAL.fullmatch(total_text) else len(entries)
     return Feed(total=total, entries=entries)
 
 
