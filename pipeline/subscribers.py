@@ -734,6 +734,20 @@ def _to_record(model: _SubscriberModel, file: Path) -> Subscriber:
     )
 
 
+FIELD_HELP = {
+    "email": "Where the digest goes; unique across all subscriber files.",
+    "name": "How the digest greets the subscriber (optional).",
+    "topics": "What the subscriber follows: at least one topic or one author.",
+    "authors": "Papers by these people are always included.",
+    "categories": "Also consider new arXiv papers in these categories (e.g. cs.LG).",
+    "exclude": "Papers matching any of these words or phrases are left out.",
+    "max_papers": "At most this many papers per digest (1 to 100).",
+    "min_upvotes": "Leave out Daily Papers with fewer upvotes.",
+    "send_empty": "Send a short 'nothing matched today' email on empty days.",
+    "frequency": "daily, or weekly (then also a weekday).",
+    "weekday": "The day a weekly digest goes out.",
+    "paused": "Keep the file but send nothing.",
+}
 SCHEMA_ID = "https://papermail.invalid/subscriber.schema.json"  # a name, not a place to fetch
 
 
@@ -747,6 +761,8 @@ def subscriber_schema() -> dict[str, Any]:
     one = _SubscriberModel.model_json_schema(ref_template="#/$defs/{model}")
     defs = one.pop("$defs", {})
     defs["subscriber"] = one
+    for name, words in FIELD_HELP.items():  # what an editor shows when hovering over a key
+        one["properties"].get(name, {}).setdefault("description", words)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
