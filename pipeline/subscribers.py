@@ -400,12 +400,7 @@ def _validate(file: Path, node: yaml.Node, problems: list[Problem]) -> Subscribe
     except _TooDeep as exc:
         where, path = exc.args
         problems.append(
-            Problem(
-                file,
-                where,
-                _field_name(path),
-                f"nested more than {MAX_DEPTH} deep",
-            )
+            Problem(file, where, _field_name(path), f"nested more than {MAX_DEPTH} deep")
         )
         return None
     except yaml.YAMLError as exc:  # e.g. a !!python tag the safe loader refuses

@@ -20,7 +20,7 @@ from pipeline.sources.text import LONG_TEXT, SHORT_TEXT, TITLE_TEXT, MalformedIt
 from pipeline.subscribers import FIELDS, TOPIC_FIELDS, load_subscribers
 
 DAY = date(2026, 1, 1)
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- values as they come from JSON and YAML ---------------------------------------------------
 
