@@ -203,6 +203,16 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         "to the outbox directory as .eml files.",
     )
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a subscriber file (for editors)",
+        description="Print the JSON Schema of a subscriber file, generated from the model "
+        "`check` uses. Save it (papermail schema > subscriber.schema.json) and put "
+        "`# yaml-language-server: $schema=subscriber.schema.json` at the top of a subscriber "
+        "file: editors with YAML support then check it while you type.",
+    )
+    p.set_defaults(handler=cmd_schema)
     return parser
 
 
@@ -327,6 +337,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
         )
         return ExitCode.DATA_ERR
     print(f"{valid} valid subscriber(s) in {path}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_schema(_args: argparse.Namespace, _settings: Settings, _clock: Clock) -> int:
+    """papermail schema"""
+    from pipeline.subscribers import subscriber_schema  # noqa: PLC0415 (only this command)
+
+    print(json.dumps(subscriber_schema(), indent=2, ensure_ascii=False))
     return ExitCode.OK
 
 

@@ -84,7 +84,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)  # 0: no line
+        return f"{where}: {self.field}: {self.message}"
 
 
 class SourceError(PapermailError):

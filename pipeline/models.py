@@ -70,7 +70,7 @@ class Paper:
             abstract=data["abstract"],
             authors=tuple(data["authors"]),
             published=date.fromisoformat(data["published"]),
-            upvotes=int(data["upvotes"]),
+            upvotes=sane_count(data["upvotes"]) or 0,
             url=data["url"],
             pdf_url=data["pdf_url"],
             source=data["source"],
@@ -79,8 +79,26 @@ class Paper:
             github_url=data.get("github_url"),
             project_url=data.get("project_url"),
             categories=tuple(data.get("categories") or ()),
-            num_comments=data.get("num_comments"),
+            num_comments=sane_count(data.get("num_comments")),
         )
+
+
+MAX_COUNT = 10**9  # upvotes or comments beyond this are not a real count (and overflow int64)
+
+
+def sane_count(value: object) -> int | None:
+    """A count of upvotes or comments as a whole number in ``0 … MAX_COUNT``, or None when it is
+    missing, not a number, or out of that range ("unknown"). Also guards the archive: a day
+    archived before counts were bounded cannot overflow the ranking."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value) if not isinstance(value, int) else value
+    except ValueError:
+        return None
+    if not 0 <= number <= MAX_COUNT:  # also false for NaN
+        return None
+    return int(number)
 
 
 @dataclass(frozen=True, slots=True)

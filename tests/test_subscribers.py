@@ -70,21 +70,21 @@ def test_wrong_types_are_each_reported_on_their_line(tmp_path: Path) -> None:
         email: b@example.org
         topics:
           - name: X
-            keywords: grokking
+            keywords: 42
             weight: heavy
         max_papers: ten
         paused: "yes"
-        authors: C. Pehlevan
+        authors: {first: C., last: Pehlevan}
         min_upvotes: -1
         """,
     )
     assert problems_of(path) == [
-        "b.yaml:4: topics[0].keywords: expected a list, e.g. [a, b], got 'grokking'",
+        "b.yaml:4: topics[0].keywords: expected a list, e.g. [a, b], got 42",
         "b.yaml:5: topics[0].weight: expected a number, got 'heavy'",
         "b.yaml:6: max_papers: expected a whole number, got 'ten'",
         "b.yaml:7: paused: expected true or false, got 'yes'",
-        "b.yaml:8: authors: expected a list, e.g. [a, b], got 'C. Pehlevan'",
-        "b.yaml:9: min_upvotes: Input should be greater than or equal to 0",
+        "b.yaml:8: authors: expected a list, e.g. [a, b], got {'first': 'C.', 'last': 'Pehlevan'}",
+        "b.yaml:9: min_upvotes: must be at least 0, got -1",
     ]
 
 
@@ -307,14 +307,14 @@ def test_check_exits_0_only_when_every_file_is_valid(
     broken = env / "broken"
     broken.mkdir()
     write(broken, "good.yaml", "email: good@example.org\nauthors: [X Y]\n")
-    write(broken, "bad.yaml", "email: nope\nauthors: X Y\nmax_paper: 3\n")
+    write(broken, "bad.yaml", "email: nope\nauthors: 7\nmax_paper: 3\n")
     write(broken, "empty.yml", "")
     assert main(["check", str(broken)], sleep=no_sleep) == 65
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         f"{broken / 'bad.yaml'}:1: email: not a valid e-mail address: "
         "An email address must have an @-sign.",
-        f"{broken / 'bad.yaml'}:2: authors: expected a list, e.g. [a, b], got 'X Y'",
+        f"{broken / 'bad.yaml'}:2: authors: expected a list, e.g. [a, b], got 7",
         f"{broken / 'bad.yaml'}:3: max_paper: unknown key (did you mean 'max_papers'?)",
         f"{broken / 'empty.yml'}:1: file: is empty; expected a subscriber or a list",
     ]

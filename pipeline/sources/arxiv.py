@@ -17,6 +17,7 @@ with a single entry titled "Error": that is a ``SourceError``, not a paper.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -28,6 +29,7 @@ from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
 from pipeline.sources.http import Fetcher, snippet
 from pipeline.sources.text import (
+    LONG_TEXT,
     MalformedItem,
     bare_arxiv_id,
     clean_text,
@@ -41,11 +43,13 @@ log = logging.getLogger(__name__)
 MIN_INTERVAL = 3.0  # seconds between requests, as arXiv's API terms ask
 PAGE_SIZE = 500
 MAX_PAGES = 60  # 30,000 entries: the most arXiv's API will page through anyway
+MAX_AUTHORS = 5_000  # the largest collaborations sign about 3,000
 EMPTY_PAGE_RETRIES = 3  # arXiv sometimes answers a page of a known-larger result with no entries
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
+_TOTAL = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²".isdigit() is true, int("²") fails
 _CATEGORY = re.compile(r"[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?")
 
 
@@ -133,7 +137,7 @@ def parse_feed(body: bytes, url: str) -> Feed:
                 f"arXiv API at {url} rejected the query: {snippet(message)}", url=url, status=200
             )
     total_text = clean_text(root.findtext(f"{OPENSEARCH}totalResults"))
-    total = int(total_text) if total_text.isdigit() else len(entries)
+    total = int(total_text) if _TOTAL.fullmatch(total_text) else len(entries)
     return Feed(total=total, entries=entries)
 
 
@@ -178,11 +182,11 @@ def parse_entry(entry: ET.Element, day: date) -> tuple[date, Paper]:
     paper = Paper(
         id=paper_id,
         title=title,
-        abstract=clean_title(entry.findtext(f"{ATOM}summary")),
+        abstract=clean_title(entry.findtext(f"{ATOM}summary"), LONG_TEXT),
         authors=tuple(
             dict.fromkeys(
                 name
-                for author in entry.iter(f"{ATOM}author")
+                for author in itertools.islice(entry.iter(f"{ATOM}author"), MAX_AUTHORS)
                 if (name := clean_text(author.findtext(f"{ATOM}name")))
             )
         ),

@@ -33,7 +33,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BASE_DELAY = 2.0  # the first backoff; then 4 s, 8 s, … (times a jitter factor in [0.5, 1))
 MAX_BACKOFF = 60.0
 MAX_SERVER_WAIT = 300.0  # a server asking for a longer pause is treated as unavailable now
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 30.0  # for each network step: connect, each read, each write
+DEFAULT_DEADLINE = 120.0  # for a whole request, its body included: a dripping server ends here
+MAX_BODY = 32 * 1024 * 1024  # bytes of one answer after decompression; a gzip bomb ends here
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RATELIMIT_RESET = re.compile(r"(?:^|[;,\s])(?:t|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
@@ -46,6 +48,8 @@ class Fetcher:
     clock: Clock
     name: str  # "Daily Papers API", "arXiv API": how messages name the source
     timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    max_bytes: int = MAX_BODY
     max_attempts: int = 5
     min_interval: float = 0.0
     jitter: Callable[[], float] = random.random
@@ -57,7 +61,17 @@ class Fetcher:
         for attempt in range(1, self.max_attempts + 1):
             self._wait_turn()
             try:
-                response = self.client.get(url, params=params, timeout=self.timeout)
+                response = self._read(url, params)
+            except _TooSlow:
+                last, status = f"no complete answer within {self.deadline:g} s", None
+                delay = self.backoff(attempt)
+            except _TooLarge as exc:
+                raise SourceError(
+                    f"{self.name} at {url} answered more than {self.max_bytes} bytes "
+                    f"(after decompression); not read further",
+                    url=url,
+                    status=exc.status,
+                ) from None
             except httpx.UnsupportedProtocol as exc:  # a transport error no retry can mend
                 raise SourceError(f"{self.name} at {url}: {_describe(exc)}", url=url) from exc
             except httpx.TransportError as exc:
@@ -97,6 +111,33 @@ class Fetcher:
             status=status,
         )
 
+    def _read(self, url: str, params: Mapping[str, str]) -> httpx.Response:
+        """One GET, its body read whole (decompressed) within ``max_bytes`` and ``deadline``.
+
+        httpx's timeout bounds each network step, so a server sending a byte a second never
+        trips it; the deadline is checked as each piece of the body arrives. A piece is at most
+        one network read inflated, so a compressed bomb is stopped after one such piece.
+        """
+        started = self.clock.monotonic()
+        body = bytearray()
+        with self.client.stream("GET", url, params=params, timeout=self.timeout) as response:
+            for piece in response.iter_bytes():
+                body += piece
+                if len(body) > self.max_bytes:
+                    raise _TooLarge(response.status_code)
+                if self.clock.monotonic() - started > self.deadline:
+                    raise _TooSlow
+        return httpx.Response(
+            response.status_code,
+            headers=[
+                (name, value)
+                for name, value in response.headers.multi_items()
+                if name.lower() not in _BODY_FRAMING
+            ],
+            content=bytes(body),
+            request=response.request,
+        )
+
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at a minute."""
         ceiling = min(MAX_BACKOFF, BASE_DELAY * 2.0 ** (attempt - 1))
@@ -121,6 +162,22 @@ class Fetcher:
                 status=response.status_code,
             )
         return delay
+
+
+#: Headers that describe the body as it came over the wire, not as it is once read.
+_BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _TooSlow(Exception):
+    """The whole answer did not arrive within the fetcher's deadline."""
+
+
+class _TooLarge(Exception):
+    """The answer grew past the fetcher's size limit (args: the HTTP status)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def server_wait(headers: httpx.Headers, now: datetime) -> float | None:
@@ -152,7 +209,7 @@ def error_message(response: httpx.Response) -> str:
     """The server's own words about a refusal: a JSON ``error`` field, or the start of the body."""
     try:
         data: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     text = data.get("error") if isinstance(data, dict) else None
     return snippet(str(text) if text else response.text)

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 
 from pipeline.errors import SourceError
-from pipeline.models import Day, Paper, SkippedItem
+from pipeline.models import Day, Paper, SkippedItem, sane_count
 from pipeline.sources.http import Fetcher, snippet
 from pipeline.sources.text import (
+    LONG_TEXT,
     MalformedItem,
     bare_arxiv_id,
     clean_text,
@@ -37,6 +38,8 @@ from pipeline.sources.text import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
+MAX_AUTHORS = 5_000  # the largest collaborations sign about 3,000
+MAX_KEYWORDS = 100
 MAX_PAGES = 50  # 5,000 papers: far beyond any real day; stops a server that never ends its list
 
 
@@ -92,18 +95,18 @@ def parse_item(item: Any, day: date) -> Paper:
     return Paper(
         id=paper_id,
         title=title,
-        abstract=clean_title(raw.get("summary") or item.get("summary")),
+        abstract=clean_title(raw.get("summary") or item.get("summary"), LONG_TEXT),
         authors=_authors(raw.get("authors")),
         published=day,
-        upvotes=_count(raw.get("upvotes")) or 0,
+        upvotes=sane_count(raw.get("upvotes")) or 0,
         url=f"https://huggingface.co/papers/{paper_id}",
         pdf_url=f"https://arxiv.org/pdf/{paper_id}",
         source="huggingface",
-        ai_summary=clean_title(raw.get("ai_summary")) or None,
+        ai_summary=clean_title(raw.get("ai_summary"), LONG_TEXT) or None,
         keywords=_strings(raw.get("ai_keywords")),
         github_url=github_url(raw.get("githubRepo")),
         project_url=http_url(raw.get("projectPage")),
-        num_comments=_count(item.get("numComments")),
+        num_comments=sane_count(item.get("numComments")),
     )
 
 
@@ -111,6 +114,12 @@ def _decode(response: httpx.Response, url: str) -> list[Any]:
     """The page as a list of items; anything else is the source misbehaving."""
     try:
         batch = response.json()
+    except RecursionError:  # the standard library's parser recurses once per nested list
+        raise SourceError(
+            f"Daily Papers API at {url} answered JSON nested too deep to read",
+            url=url,
+            status=response.status_code,
+        ) from None
     except ValueError as exc:
         raise SourceError(
             f"Daily Papers API at {url} answered invalid JSON: {snippet(response.text)}",
@@ -136,22 +145,11 @@ def _authors(value: Any) -> tuple[str, ...]:
     paper on its owner's Hub profile) are still the paper's authors, so they stay."""
     if not isinstance(value, list):
         return ()
-    names = (clean_text(a.get("name") if isinstance(a, dict) else a) for a in value)
+    names = (clean_text(a.get("name") if isinstance(a, dict) else a) for a in value[:MAX_AUTHORS])
     return tuple(dict.fromkeys(n for n in names if n))
 
 
 def _strings(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(dict.fromkeys(t for t in (clean_text(v) for v in value) if t))
-
-
-def _count(value: Any) -> int | None:
-    """A non-negative count, or None when missing or not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = int(float(value))
-    except (ValueError, OverflowError):
-        return None
-    return max(0, number)
+    return tuple(dict.fromkeys(t for t in (clean_text(v) for v in value[:MAX_KEYWORDS]) if t))

@@ -66,10 +66,38 @@ def _converter() -> LatexNodes2Text:
 _TO_TEXT = _converter()
 
 
+MAX_DEPTH = 20  # braces nested deeper than this are not a title's LaTeX: kept as written
+
+
 def latex_to_unicode(text: str) -> str:
-    """Replace the LaTeX in ``text`` (math and commands) by readable Unicode; leave the rest."""
+    """Replace the LaTeX in ``text`` (math and commands) by readable Unicode; leave the rest.
+
+    Text whose braces nest deeper than ``MAX_DEPTH`` is returned as written: pylatexenc reads
+    nested groups recursively and would exhaust the stack on hostile input.
+    """
     if "$" not in text and "\\" not in text:
         return text
+    if _brace_depth(text) > MAX_DEPTH:
+        return text
+    try:
+        return _converted(text)
+    except RecursionError:
+        return text
+
+
+def _brace_depth(text: str) -> int:
+    """How deep ``{`` nests in ``text`` (unbalanced closing braces ignored)."""
+    depth = deepest = 0
+    for match in _BRACE.finditer(text):
+        depth = depth + 1 if match.group() == "{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_BRACE = re.compile(r"(?<!\\)[{}]")
+
+
+def _converted(text: str) -> str:
     text = _MATH.sub(lambda m: convert_math(_body(m)), text)
     text = _LOOSE_MATH.sub(lambda m: convert_math(m.group("loose")), text)
     return _COMMAND.sub(lambda m: _to_text(m.group(0)), text)
