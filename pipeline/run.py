@@ -37,7 +37,7 @@ from pipeline.models import (
 )
 from pipeline.planning import Archive, Pool, digest_for, no_archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
-from pipeline.settings import Settings
+from pipeline.settings import Settings, from_address_warning
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day, write_atomic
 from pipeline.subscribers import SubscriberSet, load_subscribers
@@ -492,7 +492,9 @@ def run_batch(
         for problem in subscriber_set.problems:
             log.error("%s", problem)
         subscribers = select(subscriber_set, only)
-        renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+        if warning := from_address_warning(settings):
+            log.warning("%s", warning)
+        renderer = Renderer.for_settings(settings)
         signer = delivery.dkim_signer(settings)
         categories = categories_of(subscriber_set.subscribers)
         papers = gather(settings, day, client=client, sleep=sleep, categories=categories)

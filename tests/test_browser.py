@@ -30,6 +30,7 @@ from pipeline.models import Paper, ScoredPaper
 from pipeline.planning import digest_for
 from pipeline.preview import render_previews
 from pipeline.rendering import Renderer
+from pipeline.rendering.views import ZWSP
 from pipeline.run import gather
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
@@ -291,7 +292,7 @@ def test_nothing_overflows_and_every_title_is_visible(
     assert measured["innerWidth"] == width
     assert measured["scrollWidth"] <= measured["innerWidth"]
     shown = measured["titles"]
-    assert [" ".join(t["text"].split()) for t in shown] == titles
+    assert [" ".join(t["text"].replace(ZWSP, "").split()) for t in shown] == titles
     for title in shown:
         assert title["shown"], title
         assert title["onTop"], title
