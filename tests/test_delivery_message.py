@@ -364,7 +364,7 @@ def test_the_unsubscribe_link_in_header_and_body_is_the_same_encoded_link() -> N
     rendered = Renderer(DEFAULT_TEMPLATES, unsubscribe_url=url).render(Digest(ann, DAY, ()))
     msg = message.build_message(rendered, from_address=FROM, unsubscribe_url=url)
     link = "https://papers.example.org/unsub?e=ann%2Bpapers@example.org"
-    assert msg["List-Unsubscribe"].startswith(f"<{link}>")
+    assert msg["List-Unsubscribe"].strip().startswith(f"<{link}>")
     assert link in rendered.text
     assert f'href="{link}"' in rendered.html
 

@@ -52,7 +52,7 @@ def test_run_sends_each_active_subscriber_one_digest_of_their_ranked_papers(
 
     ada_text, _ = parts(live.inbox.for_recipient("ada@example.org")[0])
     assert "Grokking as the Transition from Lazy to Rich Training Dynamics" in ada_text
-    assert "by Cengiz Pehlevan" in ada_text
+    assert "Followed author — Cengiz Pehlevan" in ada_text
 
 
 def test_rerun_for_the_same_day_sends_nothing_again(
