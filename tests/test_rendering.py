@@ -191,7 +191,7 @@ def test_reasons_are_labelled_folded_and_any_kind_is_shown(renderer: Renderer) -
     )
     d = Digest(SUBSCRIBER, DAY, (ScoredPaper(paper(), 1.0, reasons),))
     email = renderer.render(d)
-    assert "matched <em>training dynamics, lazy regime, feature learning</em> + 3 more" in (
+    assert "matched <em>training dynamics, lazy regime, feature learning</em> +\u00a03 more" in (
         email.html
     )
     assert "slingshot" not in email.html

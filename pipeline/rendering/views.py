@@ -42,7 +42,7 @@ class ReasonView:
     label: str  # the heading: a topic's name, "Followed author", "Close to <topic>" …
     verb: str  # what connects label and detail ("matched"), or ""
     detail: str  # the first matched terms, the author's name, or ""
-    more: str  # "+ 4 more" when terms were folded away, or ""
+    more: str  # "+ 4 more" (no-break space) when terms were folded away, or ""
     text: str  # the whole reason in one line, for the text part
 
 
@@ -195,7 +195,7 @@ def _reason_view(reason: Reason) -> ReasonView:
         label, shown = heading, [one_line(reason.label), *map(one_line, reason.terms)]
     shown = [t for t in shown if t]
     folded = len(shown) - MAX_TERMS
-    more = f"+ {folded} more" if folded > 0 else ""
+    more = f"+\u00a0{folded} more" if folded > 0 else ""  # no line break after the "+"
     detail = ", ".join(shown[:MAX_TERMS])
     verb = verb if detail else ""
     text = " ".join(p for p in (verb, detail, more) if p)
