@@ -96,7 +96,8 @@ MEASURE = """
     innerWidth: window.innerWidth,
     scrollWidth: document.documentElement.scrollWidth,
     scrollHeight: document.documentElement.scrollHeight,
-    contentHeight: Math.max(...[...document.body.children].map((e) => e.getBoundingClientRect().bottom)),
+    contentHeight: Math.max(
+      ...[...document.body.children].map((e) => e.getBoundingClientRect().bottom)),
     titles,
   };
 })()
