@@ -136,8 +136,7 @@ def test_no_layout_critical_css_is_unsupported_in_the_main_clients(long_html: st
 
 def test_padding_and_borders_sit_on_table_cells_for_outlook(long_html: str) -> None:
     """Outlook for Windows honours padding only on table cells and borders on p or div badly: a
-    non-zero padding or a border elsewhere would be lost (MJML's divider is a bordered p with a
-    table for Outlook in a conditional comment, so it counts as a cell)."""
+    non-zero padding or a border elsewhere would be lost."""
     offenders = []
     for tag, style in re.findall(r'<(\w+)\b[^>]*?style="([^"]*)"', long_html):
         for prop, value in re.findall(r"(?:^|;)\s*([a-z-]+)\s*:\s*([^;]*)", style):
@@ -145,11 +144,10 @@ def test_padding_and_borders_sit_on_table_cells_for_outlook(long_html: str) -> N
             if prop.startswith("padding") and not cell and set(value) - set("0px "):
                 offenders.append(f"<{tag} style={style!r}>")
             side = prop.startswith("border") and prop not in ("border-radius", "border-collapse")
-            if side and not cell and not (tag == "p" and prop == "border-top"):
+            if side and not cell:
                 offenders.append(f"<{tag} style={style!r}>")
     assert offenders == []
-    rules = long_html.count('<p style="border-top:')
-    assert rules == len(re.findall(r"<!--\[if mso \| IE\]><table[^>]*border-top", long_html))
+    assert long_html.count('<td class="line" style="border-top:1px solid') == 11, "the rules"
 
 
 @pytest.mark.skipif(

@@ -30,6 +30,7 @@ from pipeline.rendering import (
     wire_bytes,
 )
 from pipeline.rendering import html as html_module
+from pipeline.rendering.renderer import wire_bytes_bound
 from pipeline.settings import DEFAULT_TEMPLATES
 from tests.builders import DAY, SUBSCRIBER, digest, paper
 from tests.conftest import SmtpServer, no_sleep
@@ -327,6 +328,15 @@ def test_the_size_guard_counts_the_html_as_it_goes_on_the_wire(renderer: Rendere
     encoded = _qp(email.html)
     assert wire_bytes(email.html) == len(encoded)
     assert len(encoded) > len(email.html.encode())
+
+
+def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
+    """The guard skips the exact count when the bound fits: the bound must never be under."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    texts = [r.render(d).html for d in varied_digests()]
+    texts += ["=" * 500, "é" * 300 + "\n", " \n" * 200, "\r\n.\r\n", "", "✓" * 1000, "a" * 80]
+    for text in texts:
+        assert wire_bytes_bound(text) >= wire_bytes(text), text[:80]
 
 
 def test_an_oversized_digest_loses_summary_length_first(renderer: Renderer) -> None:
