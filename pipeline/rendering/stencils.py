@@ -2,10 +2,10 @@
 
 MJML and premailer cost ten times what the rest of a run spends per email, and almost everything
 they produce is the same for every subscriber. ``Stencils`` runs them once per layout, paper card
-and reason, with markers where the per-email values go, and cuts the result there; each email is
-those pieces joined with its values, escaped as the reference pipeline would (lxml writes the
-attributes). Whatever it cannot reproduce exactly raises ``NotStencilable``, and the ``Renderer``
-falls back to the reference pipeline.
+(with its line in the overview) and reason, with markers where the per-email values go, and
+cuts the result there; each email is those pieces joined with its values, escaped as the
+reference pipeline would (lxml writes the attributes). Whatever it cannot reproduce exactly
+raises ``NotStencilable``, and the ``Renderer`` falls back to the reference pipeline.
 """
 
 from __future__ import annotations
@@ -166,13 +166,16 @@ _RAW_ELEMENTS = ("style", "script")
 class Stencils:
     """The HTML template compiled and inlined once per part, cut where per-email values go.
 
-    * the layout (``digest.mjml.j2`` without its cards), per day, ``omitted`` and the truth of
-      each per-email value, with text markers ``pm<nonce>v<k>e`` for ``summary``,
-      ``preheader``, ``subscriber.email`` … (it holds no upstream text);
+    * the layout (``digest.mjml.j2`` without its cards and overview lines), per day,
+      ``omitted``, ``overview`` and the truth of each per-email value, with text markers
+      ``pm<nonce>v<k>e`` for ``summary``, ``preheader``, ``subscriber.email`` … (it holds no
+      upstream text), and elements where the cards and the overview lines go;
     * each paper's card (``{% block card %}``) per summary length, top or not, with or without
       reasons: it holds the paper's (escaped) text, so its slots, ``item.rank`` and the reasons,
       are elements ``<pm-…-<nonce>>``, which no escaped text can contain;
-    * a reason (``{% block reason %}``), with text markers for ``label``, ``detail`` and ``text``.
+    * each paper's line in the overview (``{% block toc %}``), made with its card, with no slots
+      (nothing in it varies per subscriber);
+    * a reason (``{% block reason %}``), with text markers for its ``REASON_VALUES``.
 
     The markers' nonce is random per renderer. Cards are compiled in batches, all of a digest's
     new papers in one MJML document. Values are escaped as the reference pipeline's parsers and
