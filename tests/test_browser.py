@@ -336,7 +336,8 @@ def stress_paper() -> Paper:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[str]]]:
-    """The sample day's previews plus a stress digest, each with the titles it must show."""
+    """The sample day's previews, a stress digest, a long one (with the overview list) and an
+    empty one, each with the titles it must show."""
     out = tmp_path_factory.mktemp("preview")
     settings = load_settings(
         subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
@@ -358,13 +359,16 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     email = renderer.render(stress)
     (out / "stress.html").write_text(email.html, encoding="utf-8")
     pages["stress"] = (out / "stress.html", [s.paper.title for s in stress.papers])
+    long = digest(*(paper(n, title=f"Paper {n}:" + " a long title" * (n % 4)) for n in range(12)))
+    (out / "long.html").write_text(renderer.render(long).html, encoding="utf-8")
+    pages["long"] = (out / "long.html", [s.paper.title for s in long.papers])
     (out / "empty.html").write_text(renderer.render(digest()).html, encoding="utf-8")
     pages["empty"] = (out / "empty.html", [])
     return pages
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["ada_example.org", "grace_example.org", "stress"])
+@pytest.mark.parametrize("name", ["ada_example.org", "grace_example.org", "stress", "long"])
 def test_nothing_overflows_and_every_title_is_visible(
     browser: Browser, pages: dict[str, tuple[Path, list[str]]], name: str, width: int
 ) -> None:
