@@ -28,7 +28,7 @@ from pipeline.lock import run_lock
 from pipeline.models import Day, DeliveryStatus, Digest, RunReport, Subscriber
 from pipeline.planning import Archive, digest_for
 from pipeline.rendering import Renderer
-from pipeline.settings import Settings
+from pipeline.settings import Settings, from_address_warning
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day
 from pipeline.subscribers import SubscriberSet, load_subscribers
@@ -114,7 +114,9 @@ def run_batch(
         for problem in subscriber_set.problems:
             log.error("%s", problem)
         subscribers = select(subscriber_set, only)
-        renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+        if warning := from_address_warning(settings):
+            log.warning("%s", warning)
+        renderer = Renderer.for_settings(settings)
         signer = delivery.dkim_signer(settings)
         categories = categories_of(subscriber_set.subscribers)
         outages: list[SourceError] = []

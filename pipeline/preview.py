@@ -66,7 +66,7 @@ def render_previews(
     if subscriber_set is None:
         subscriber_set = load_subscribers(settings.subscribers)
     subscribers = select(subscriber_set, [only] if only else [])
-    renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
+    renderer = Renderer.for_settings(settings)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:

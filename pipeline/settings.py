@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     from_address: str = "papermail@localhost"
     unsubscribe_url: str | None = None
+    preferences_url: str | None = None  # the email's footer: where subscribers change topics
     smtp_concurrency: int = Field(default=4, ge=1, le=64)
     smtp_rate: float | None = Field(default=None, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -75,6 +76,19 @@ class Settings(BaseSettings):
     def security(self) -> SmtpSecurity:
         """The effective SMTP security mode (never None after validation)."""
         return self.smtp_security or "none"
+
+
+def from_address_warning(settings: Settings) -> str | None:
+    """A warning when mail goes to a real SMTP host from an address at ``localhost``: receivers
+    score such a From and Message-ID domain as spam (and cannot answer it)."""
+    domain = settings.from_address.rpartition("@")[2].lower()
+    if settings.smtp_host and domain in ("localhost", "localhost.localdomain", ""):
+        return (
+            f"PAPERMAIL_FROM_ADDRESS is {settings.from_address} while sending through "
+            f"{settings.smtp_host}: set an address at a real domain, or receivers may file "
+            "the digests as spam"
+        )
+    return None
 
 
 def load_settings(**overrides: object) -> Settings:

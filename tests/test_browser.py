@@ -5,6 +5,13 @@ messages ending in NUL on file descriptors 3 and 4), which needs no extra librar
 exact viewport (``Emulation.setDeviceMetricsOverride``) and full-page screenshots. Nothing leaves
 the machine: the pages are local files and background networking is off. Screenshots go to
 ``build/screenshots/`` for a person to look at.
+
+Four ways a client shows the email: light; dark (``prefers-color-scheme``, as Apple Mail and
+Outlook for Mac do); forced dark (the colours inverted by the client whatever the email says, as
+the Gmail app and Outlook do; chromium's auto dark mode); and without its ``<style>`` block (as
+clients that keep only inline styles do). What the eye checks is measured: no sideways scroll,
+the background dark to the window's bottom edge, and text contrast of at least 4.5:1, from the
+computed colours where the browser knows them and from the screenshot's pixels in forced dark.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import fcntl
 import itertools
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -32,6 +40,7 @@ from pipeline.models import Paper, ScoredPaper
 from pipeline.planning import digest_for
 from pipeline.preview import render_previews
 from pipeline.rendering import Renderer
+from pipeline.rendering.views import ZWSP
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.builders import digest, paper
@@ -88,8 +97,46 @@ MEASURE = """
     innerWidth: window.innerWidth,
     scrollWidth: document.documentElement.scrollWidth,
     scrollHeight: document.documentElement.scrollHeight,
+    contentHeight: Math.max(
+      ...[...document.body.children].map((e) => e.getBoundingClientRect().bottom)),
     titles,
   };
+})()
+"""
+
+
+BOXES = """
+(() => [...document.querySelectorAll('.title-link, .tldr, .why, .kicker, .headline')]
+  .filter((el) => el.getClientRects().length > 0)
+  .map((el) => {
+    const r = el.getBoundingClientRect();
+    return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height,
+            text: el.textContent.trim().slice(0, 40)};
+  }))()
+"""
+PIXELS = """
+(async () => {
+  const image = new Image();
+  image.src = 'data:image/png;base64,' + PNG;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.width;
+  canvas.height = image.height;
+  const context = canvas.getContext('2d');
+  context.drawImage(image, 0, 0);
+  const luma = (d, i) => 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+  return BOXES.map((b) => {
+    const w = Math.max(1, Math.floor(Math.min(b.width, image.width - b.x)));
+    const h = Math.max(1, Math.floor(Math.min(b.height, image.height - b.y)));
+    const d = context.getImageData(Math.floor(b.x), Math.floor(b.y), w, h).data;
+    let dark = 0, light = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (luma(d, i) < luma(d, dark)) dark = i;
+      if (luma(d, i) > luma(d, light)) light = i;
+    }
+    const rgb = (i) => `rgb(${d[i]}, ${d[i + 1]}, ${d[i + 2]})`;
+    return {text: b.text || '', darkest: rgb(dark), lightest: rgb(light)};
+  });
 })()
 """
 
@@ -205,6 +252,43 @@ class Browser:
         measured: dict[str, Any] = evaluated["result"]["value"]
         return measured
 
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        evaluated = self.call(
+            "Runtime.evaluate", session=True, expression=expression, returnByValue=True
+        )
+        return evaluated["result"]["value"]
+
+    def force_dark(self, enabled: bool) -> None:
+        """Chromium's auto dark mode: light pages recoloured, as forced-dark mail apps do."""
+        self.call("Emulation.setAutoDarkModeOverride", session=True, enabled=enabled)
+
+    def capture(self, *, width: int, height: int) -> str:
+        """The top ``height`` CSS pixels of the page as a base64 PNG."""
+        shot = self.call(
+            "Page.captureScreenshot",
+            session=True,
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        )
+        data: str = shot["data"]
+        return data
+
+    def pixels(self, png: str, boxes: list[dict[str, float]]) -> list[dict[str, Any]]:
+        """Per box (``x``, ``y``, ``width``, ``height`` in the PNG), the darkest and lightest
+        pixel as ``rgb(…)``: the browser decodes the PNG, so no imaging library is needed."""
+        script = PIXELS.replace("PNG", json.dumps(png)).replace("BOXES", json.dumps(boxes))
+        evaluated = self.call(
+            "Runtime.evaluate",
+            session=True,
+            expression=script,
+            awaitPromise=True,
+            returnByValue=True,
+        )
+        found: list[dict[str, Any]] = evaluated["result"]["value"]
+        return found
+
     def screenshot(self, path: Path, *, width: int, height: int) -> None:
         """Save the top ``height`` CSS pixels of the page, ``width`` wide, as a PNG."""
         shot = self.call(
@@ -253,7 +337,8 @@ def stress_paper() -> Paper:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[str]]]:
-    """The sample day's previews plus a stress digest, each with the titles it must show."""
+    """The sample day's previews, a stress digest, a long one (with the overview list) and an
+    empty one, each with the titles it must show."""
     out = tmp_path_factory.mktemp("preview")
     settings = load_settings(
         subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
@@ -275,11 +360,16 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     email = renderer.render(stress)
     (out / "stress.html").write_text(email.html, encoding="utf-8")
     pages["stress"] = (out / "stress.html", [s.paper.title for s in stress.papers])
+    long = digest(*(paper(n, title=f"Paper {n}:" + " a long title" * (n % 4)) for n in range(12)))
+    (out / "long.html").write_text(renderer.render(long).html, encoding="utf-8")
+    pages["long"] = (out / "long.html", [s.paper.title for s in long.papers])
+    (out / "empty.html").write_text(renderer.render(digest()).html, encoding="utf-8")
+    pages["empty"] = (out / "empty.html", [])
     return pages
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", ["ada_example.org", "grace_example.org", "stress"])
+@pytest.mark.parametrize("name", ["ada_example.org", "grace_example.org", "stress", "long"])
 def test_nothing_overflows_and_every_title_is_visible(
     browser: Browser, pages: dict[str, tuple[Path, list[str]]], name: str, width: int
 ) -> None:
@@ -292,7 +382,7 @@ def test_nothing_overflows_and_every_title_is_visible(
     assert measured["innerWidth"] == width
     assert measured["scrollWidth"] <= measured["innerWidth"]
     shown = measured["titles"]
-    assert [" ".join(t["text"].split()) for t in shown] == titles
+    assert [" ".join(t["text"].replace(ZWSP, "").split()) for t in shown] == titles
     for title in shown:
         assert title["shown"], title
         assert title["onTop"], title
@@ -333,3 +423,100 @@ def test_all_text_is_readable_in_light_and_dark_mode(
         assert contrast(text["color"], text["background"]) >= 4.5, text
     first = measured["titles"][0]
     assert (luminance(first["background"]) < 0.1) is dark
+
+
+@contextlib.contextmanager
+def forced_dark(browser: Browser, enabled: bool = True) -> Iterator[None]:
+    """Chromium's auto dark mode on for the block (and off again whatever happens)."""
+    browser.force_dark(enabled)
+    try:
+        yield
+    finally:
+        browser.force_dark(False)
+
+
+@pytest.mark.parametrize("mode", ["dark", "forced-dark"])
+def test_the_dark_background_reaches_the_bottom_of_the_window(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]], mode: str
+) -> None:
+    """A short email in a tall window: dark from top to bottom edge, not a light band below."""
+    page, _ = pages["empty"]
+    width, height = WIDTHS[1], 900
+    with forced_dark(browser, mode == "forced-dark"):
+        measured = browser.open(page, width=width, dark=mode == "dark")
+        png = browser.capture(width=width, height=height)
+    (SCREENSHOTS / f"empty-{width}-{mode}.png").write_bytes(base64.b64decode(png))
+    assert measured["contentHeight"] < height - 100, "the email must be shorter than the window"
+    top, bottom = browser.pixels(
+        png,
+        [
+            {"x": 0, "y": 0, "width": width, "height": 4},
+            {"x": 0, "y": height - 4, "width": width, "height": 4},
+        ],
+    )
+    for strip in (top, bottom):
+        assert luminance(strip["lightest"]) < 0.05, strip
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_forced_dark_keeps_every_text_readable(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]], width: int
+) -> None:
+    """Recoloured by the client (Gmail app, Outlook): each title, summary, reason and heading
+    keeps 4.5:1 between its darkest and lightest pixel, and the page is dark."""
+    page, _ = pages["ada_example.org"]
+    with forced_dark(browser):
+        measured = browser.open(page, width=width)
+        png = browser.capture(width=width, height=measured["scrollHeight"])
+        boxes = browser.evaluate(BOXES)
+    (SCREENSHOTS / f"ada_example.org-{width}-forced-dark.png").write_bytes(base64.b64decode(png))
+    found = browser.pixels(png, boxes)
+    assert len(found) > 15
+    for box in found:
+        assert contrast(box["darkest"], box["lightest"]) >= 4.5, box
+    (bottom,) = browser.pixels(
+        png, [{"x": 0, "y": measured["scrollHeight"] - 4, "width": width, "height": 4}]
+    )
+    assert luminance(bottom["lightest"]) < 0.05, "forced dark makes the page dark"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_without_its_style_block_the_email_still_reads(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]], width: int, tmp_path: Path
+) -> None:
+    """Clients that drop <style> keep the inlined styles: no sideways scroll, every title on
+    show, contrast of at least 4.5:1 (the dark and phone rules are lost, which is acceptable)."""
+    page, titles = pages["ada_example.org"]
+    html = page.read_text(encoding="utf-8")
+    bare = tmp_path / "no-style.html"
+    bare.write_text(re.sub(r"<style\b.*?</style>", "", html, flags=re.DOTALL), encoding="utf-8")
+    assert "<style" not in bare.read_text(encoding="utf-8")
+    measured = browser.open(bare, width=width)
+    browser.screenshot(
+        SCREENSHOTS / f"ada_example.org-{width}-no-style.png",
+        width=width,
+        height=measured["scrollHeight"],
+    )
+    assert measured["scrollWidth"] <= measured["innerWidth"]
+    assert [" ".join(t["text"].replace(ZWSP, "").split()) for t in measured["titles"]] == titles
+    assert len(measured["texts"]) > 40
+    for text in measured["texts"]:
+        assert contrast(text["color"], text["background"]) >= 4.5, text
+
+
+def test_a_representative_screenshot_for_the_readme(
+    browser: Browser, pages: dict[str, tuple[Path, list[str]]]
+) -> None:
+    """The top of a sample digest, light, at a desktop width, for README and docs/email.md.
+
+    Written to build/screenshots/digest.png; with PAPERMAIL_DOCS_IMAGE=1 also to
+    docs/images/digest.png, the committed copy (kept small).
+    """
+    page, _ = pages["ada_example.org"]
+    measured = browser.open(page, width=680)
+    png = base64.b64decode(browser.capture(width=680, height=min(measured["scrollHeight"], 1100)))
+    assert len(png) < 300_000
+    (SCREENSHOTS / "digest.png").write_bytes(png)
+    if os.environ.get("PAPERMAIL_DOCS_IMAGE") == "1":
+        (REPO / "docs" / "images").mkdir(parents=True, exist_ok=True)
+        (REPO / "docs" / "images" / "digest.png").write_bytes(png)

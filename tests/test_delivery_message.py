@@ -23,7 +23,8 @@ from pipeline.clock import Clock
 from pipeline.delivery import message
 from pipeline.errors import SettingsError
 from pipeline.models import Digest, RenderedEmail, Subscriber, Topic
-from pipeline.settings import load_settings
+from pipeline.rendering import Renderer
+from pipeline.settings import DEFAULT_TEMPLATES, from_address_warning, load_settings
 
 DAY = date(2026, 1, 1)
 FROM = "digest@papers.example.org"
@@ -356,3 +357,34 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
     high = delivery.Retry(jitter=lambda: 1.0, max_delay=20.0)
     assert [low.delay(n) for n in (1, 2, 3, 4, 5)] == [1.0, 2.0, 4.0, 8.0, 10.0]
     assert [high.delay(n) for n in (1, 2, 3, 4, 5)] == [2.0, 4.0, 8.0, 16.0, 20.0]
+
+
+def test_the_unsubscribe_link_in_header_and_body_is_the_same_encoded_link() -> None:
+    """``ann+papers@`` reaches the server as itself (%2B), in the header and in both parts."""
+    ann = Subscriber(email="ann+papers@example.org", topics=(Topic("Grokking", ("grokking",)),))
+    url = "https://papers.example.org/unsub?e={email}"
+    rendered = Renderer(DEFAULT_TEMPLATES, unsubscribe_url=url).render(Digest(ann, DAY, ()))
+    msg = message.build_message(rendered, from_address=FROM, unsubscribe_url=url)
+    link = "https://papers.example.org/unsub?e=ann%2Bpapers@example.org"
+    assert msg["List-Unsubscribe"].strip().startswith(f"<{link}>")
+    assert link in rendered.text
+    assert f'href="{link}"' in rendered.html
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "warns"),
+    [
+        ("smtp.example.org", "papermail@localhost", True),
+        ("smtp.example.org", "papers@example.org", False),
+        (None, "papermail@localhost", False),  # the outbox: nothing leaves the machine
+    ],
+)
+def test_a_localhost_from_address_with_a_real_smtp_host_is_warned_about(
+    host: str | None, address: str, warns: bool
+) -> None:
+    """Receivers score a From at localhost as spam: the run says so at its start."""
+    settings = load_settings(smtp_host=host, from_address=address)
+    warning = from_address_warning(settings)
+    assert (warning is not None) is warns
+    if warning:
+        assert "PAPERMAIL_FROM_ADDRESS" in warning

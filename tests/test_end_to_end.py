@@ -53,7 +53,7 @@ def test_run_sends_each_active_subscriber_one_digest_of_their_ranked_papers(
 
     ada_text, _ = parts(live.inbox.for_recipient("ada@example.org")[0])
     assert "Grokking as the Transition from Lazy to Rich Training Dynamics" in ada_text
-    assert "by Cengiz Pehlevan" in ada_text
+    assert "Followed author — Cengiz Pehlevan" in ada_text
 
 
 def test_rerun_for_the_same_day_sends_nothing_again(
@@ -205,3 +205,15 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert f"papermail {command}" in capsys.readouterr().out
+
+
+def test_a_run_warns_at_its_start_about_a_from_address_at_localhost(
+    live: SmtpServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a real SMTP host, the default From (papermail@localhost) is a warning on stderr;
+    an address at a real domain is not."""
+    assert main(["run", "--date", DAY, "--dry-run"], sleep=no_sleep) == 0
+    assert "PAPERMAIL_FROM_ADDRESS is papermail@localhost" in capsys.readouterr().err
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", "papers@example.org")
+    assert main(["run", "--date", DAY, "--dry-run"], sleep=no_sleep) == 0
+    assert "PAPERMAIL_FROM_ADDRESS" not in capsys.readouterr().err

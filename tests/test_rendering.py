@@ -14,19 +14,23 @@ import premailer
 import pytest
 
 from pipeline.cli import main
+from pipeline.delivery.message import _qp
 from pipeline.errors import TemplateError
 from pipeline.models import Digest, Reason, ReasonKind, ScoredPaper
 from pipeline.rendering import (
     GMAIL_CLIP_BYTES,
     HTML_BUDGET,
+    OVERVIEW_FROM,
     SHORT_TLDR_CHARS,
     Renderer,
     compile_mjml,
     inline_css,
     subject_for,
     tldr,
+    wire_bytes,
 )
 from pipeline.rendering import html as html_module
+from pipeline.rendering.renderer import wire_bytes_bound
 from pipeline.settings import DEFAULT_TEMPLATES
 from tests.builders import DAY, SUBSCRIBER, digest, paper
 from tests.conftest import SmtpServer, no_sleep
@@ -69,7 +73,11 @@ def test_control_characters_in_a_name_or_reason_reach_neither_part(renderer: Ren
     assert not controls & set(email.text)
     assert "Ada Love lace" in email.html
     assert "Ada Love lace" in email.text
-    assert "a da.yaml" in email.text
+    assert "a da.yaml" not in email.text, "no preferences URL: the footer says reply"
+    with_url = Renderer(DEFAULT_TEMPLATES, preferences_url="https://example.org/subs").render(
+        Digest(subscriber, DAY, (scored,))
+    )
+    assert "a da.yaml" in with_url.text
 
 
 def test_subject_folds_whitespace_and_clips_long_titles() -> None:
@@ -77,9 +85,20 @@ def test_subject_folds_whitespace_and_clips_long_titles() -> None:
     subject = subject_for(digest(paper(title="A\r\ntitle\twith " + "very " * 40 + "long end")))
     assert "\n" not in subject
     assert "\r" not in subject
-    assert subject.startswith("papermail · 1 Jan 2026: 1 paper — A title with very")
-    assert subject.endswith("…")
+    assert subject.startswith("A title with very")
+    assert subject.endswith("… · 1 Jan")
     assert len(subject) < 110
+
+
+def test_the_subject_starts_with_the_top_title_then_how_many_more_and_the_day() -> None:
+    """A phone shows the start of a subject: the paper, not the brand and the date."""
+    top = "Chain-of-Thought Is Not Enough"
+    assert subject_for(digest(paper(1, title=top), paper(2), paper(3))) == (
+        f"{top} · +2 more · 1 Jan"
+    )
+    assert subject_for(digest(paper(1, title=top))) == f"{top} · 1 Jan"
+    assert subject_for(digest()) == "Nothing matched your topics today · 1 Jan"
+    assert "papermail" not in subject_for(digest(paper(1)))
 
 
 def test_the_html_has_its_styles_inlined(renderer: Renderer) -> None:
@@ -87,7 +106,7 @@ def test_the_html_has_its_styles_inlined(renderer: Renderer) -> None:
     html = renderer.render(digest(paper())).html
     assert re.search(r'<h2 class="title" style="[^"]*font-size:19px', html)
     assert re.search(r'<a class="title-link" href="[^"]+" style="[^"]*color:#1f2328', html)
-    assert re.search(r'<span class="chip" style="[^"]*border-radius:999px', html)
+    assert re.search(r'<strong class="why-label" style="[^"]*color:#2b3fa8', html)
 
 
 def test_media_queries_stay_in_a_style_block_with_important(renderer: Renderer) -> None:
@@ -135,16 +154,70 @@ def test_every_paper_shows_its_details_and_links(renderer: Renderer) -> None:
         assert "Author3 Surname3" not in part
         assert p.ai_summary is not None
         assert p.ai_summary[:60] in " ".join(part.split())
-        for url in (p.url, p.pdf_url, p.github_url, p.project_url):
+        for url in (p.url, p.pdf_url, p.github_url, p.project_url, f"https://arxiv.org/abs/{p.id}"):
             assert url is not None
             assert url in part
+        assert "42 upvotes · 3 comments" in part, "counts in words, for screen readers"
+        assert "▲" not in part
     assert f'<a class="title-link" href="{p.url}"' in email.html
-    assert "Grokking &amp; training dynamics" in email.html
-    assert "Followed author" in email.html
-    assert "▲ 42" in email.html
-    assert "3 comments" in email.html
-    assert "+ by Cengiz Pehlevan" in email.text
-    assert "▲ 42 upvotes · 3 comments" in email.text
+    assert f'<a href="https://arxiv.org/abs/{p.id}"' in email.html
+    assert ">arXiv</a>" in email.html
+    assert "<strong>TL;DR</strong>" in email.html
+    assert "Grokking &amp; training dynamics</strong> — matched <em>grokking" in email.html
+    assert "Followed author</strong> — <em>Cengiz Pehlevan</em>" in email.html
+    assert "+ Followed author — Cengiz Pehlevan" in email.text
+    assert "+ Grokking & training dynamics — matched grokking, training dynamics" in email.text
+
+
+def test_only_the_ai_summary_is_called_a_tldr(renderer: Renderer) -> None:
+    """Without HF's summary, the abstract's opening is labelled as such, cut at a sentence."""
+    abstract = "We study grokking in small transformers. It is sudden. " * 10
+    email = renderer.render(digest(paper(ai_summary=None, abstract=abstract)))
+    assert "TL;DR" not in email.html
+    assert "TL;DR" not in email.text
+    assert "<strong>From the abstract</strong> We study grokking" in email.html
+    shown = tldr(paper(ai_summary=None, abstract=abstract))
+    assert shown.endswith("It is sudden.")
+    assert shown in email.text.replace("\n    ", " ")
+
+
+def test_reasons_are_labelled_folded_and_any_kind_is_shown(renderer: Renderer) -> None:
+    """A long term list folds to "+ N more"; a kind the renderer has no words for (the ranking
+    adds semantic ones) shows its label and terms rather than failing."""
+    terms = ("training dynamics", "lazy regime", "feature learning", "ntk", "grokking", "slingshot")
+    reasons = (
+        Reason(ReasonKind.TOPIC, "Learning dynamics", terms),
+        Reason("similar", "Close to Learning dynamics"),  # type: ignore[arg-type]
+        Reason("example", "Like 2310.06110", ("Grokking as a first-order phase transition",)),  # type: ignore[arg-type]
+    )
+    d = Digest(SUBSCRIBER, DAY, (ScoredPaper(paper(), 1.0, reasons),))
+    email = renderer.render(d)
+    assert "matched <em>training dynamics, lazy regime, feature learning</em> +\u00a03 more" in (
+        email.html
+    )
+    assert "slingshot" not in email.html
+    assert '<strong class="why-label"' in email.html
+    assert "Close to Learning dynamics</strong></div>" in email.html
+    assert "Like 2310.06110</strong> — <em>Grokking as a first-order phase transition</em>" in (
+        email.html
+    )
+    assert "+ Learning dynamics — matched training dynamics, lazy regime, feature" in email.text
+    assert "+ Close to Learning dynamics\n" in email.text
+    assert email.html == renderer.reference(d)
+
+
+def test_long_words_and_urls_get_break_opportunities_in_the_html_only(renderer: Renderer) -> None:
+    """Most clients ignore overflow-wrap: zero-width spaces let a long word wrap anywhere."""
+    word = "Supercalifragilistic" * 4
+    url = "https://example.org/" + "a-very-long-path-segment-" * 4
+    email = renderer.render(digest(paper(title=f"{word} title", ai_summary=f"See {url} now.")))
+    assert f"{word[:20]}\u200b{word[20:40]}" in email.html
+    assert "https://\u200bexample.\u200borg/\u200ba-\u200bvery-\u200blong-" in email.html
+    assert word in email.text
+    assert url in email.text
+    assert "\u200b" not in email.text
+    assert word in email.subject
+    assert "overflow-wrap" not in email.html
 
 
 def test_optional_links_and_counts_are_left_out_when_unknown(renderer: Renderer) -> None:
@@ -159,33 +232,47 @@ def test_optional_links_and_counts_are_left_out_when_unknown(renderer: Renderer)
 
 
 def test_footer_says_why_which_file_and_how_to_unsubscribe(renderer: Renderer) -> None:
-    """The footer names the address, the preferences file and the unsubscribe link."""
-    email = renderer.render(digest(paper()))
-    link = "https://example.org/unsubscribe?u=ada@example.org"
+    """The footer names the address, how to change topics and the unsubscribe link (the
+    header's link, encoded; the header's mailto when no unsubscribe URL is set)."""
+    ann = Digest(dataclasses.replace(SUBSCRIBER, email="ann+papers@example.org"), DAY, ())
+    email = renderer.render(ann)
+    link = "https://example.org/unsubscribe?u=ann%2Bpapers@example.org"
     for part in (email.html, email.text):
-        assert "because ada@example.org subscribed" in part
-        assert "ada.yaml" in part
+        assert "because ann+papers@example.org subscribed" in part
+        assert "reply to this email" in part
+        assert "ada.yaml" not in part
         assert link in part
-    no_link = Renderer(DEFAULT_TEMPLATES).render(digest(paper()))
-    assert "nsubscribe" not in no_link.html
-    assert "nsubscribe" not in no_link.text
+        assert "u=ann+papers" not in part
+    with_url = Renderer(
+        DEFAULT_TEMPLATES, preferences_url="https://git.example.org/papers/subscribers"
+    ).render(digest(paper()))
+    for part in (with_url.html, with_url.text):
+        assert "ada.yaml" in part
+        assert "https://git.example.org/papers/subscribers" in part
+        assert "reply to this email" not in part
+    mailto = "mailto:papers@example.org?subject=unsubscribe"
+    no_link = Renderer(DEFAULT_TEMPLATES, from_address="papers@example.org").render(ann)
+    assert f'<a href="{mailto}"' in no_link.html
+    assert f"Unsubscribe: {mailto}" in no_link.text
 
 
 def test_the_preheader_is_the_inbox_preview_line(renderer: Renderer) -> None:
-    """A hidden first block says how many papers and names the first."""
+    """A hidden first block says what the subject cannot: the count and the next titles; it
+    is hidden without a colour (white-on-grey text is a spam filter's low-contrast rule)."""
     html = renderer.render(digest(paper(1), paper(2))).html
-    hidden = re.search(r'<div style="display:none[^"]*">([^<]*)</div>', html)
+    hidden = re.search(r'<div style="(display:none[^"]*)">([^<]*)</div>', html)
     assert hidden is not None
-    assert hidden.group(1).startswith(
-        "2 papers for you: Scaling Laws for Neural Operators on Irregular Geometries, Part 1"
-        " — and 1 more"
+    assert "color" not in hidden.group(1)
+    assert "font-size" not in hidden.group(1)
+    assert hidden.group(2).startswith(
+        "2 papers picked for you. Also: Scaling Laws for Neural Operators on Irregular"
     )
 
 
 def test_an_empty_digest_says_nothing_matched(renderer: Renderer) -> None:
     """send_empty subscribers get a short, friendly email."""
     email = renderer.render(digest())
-    assert "nothing matched today" in email.subject
+    assert "Nothing matched your topics today" in email.subject
     assert "No paper today matched your topics" in email.html
     assert "No paper today matched your topics" in email.text
 
@@ -199,7 +286,20 @@ def test_the_text_part_reads_at_80_columns(renderer: Renderer) -> None:
             assert len(line.split()) <= 2, line
             assert "://" in line, line
     assert "1.  On the Remarkably" in text
-    assert "    Abstract  https://huggingface.co/papers/2601.00001" in text
+    assert "    Page      https://huggingface.co/papers/2601.00001" in text
+    assert "    arXiv     https://arxiv.org/abs/2601.00001" in text
+
+
+def test_a_long_digest_opens_with_a_list_of_its_titles(renderer: Renderer) -> None:
+    """From OVERVIEW_FROM papers on, the top lists every title; shorter digests do not."""
+    long = renderer.render(digest(*(paper(n) for n in range(OVERVIEW_FROM))))
+    items = re.search(r'<ol class="overview"[^>]*>(.*?)</ol>', long.html)
+    assert items is not None
+    assert items.group(1).count("<li") == OVERVIEW_FROM
+    assert "In this email:" in long.text
+    short = renderer.render(digest(*(paper(n) for n in range(OVERVIEW_FROM - 1))))
+    assert 'class="overview"' not in short.html
+    assert "In this email:" not in short.text
 
 
 def test_tldr_prefers_the_ai_summary_else_clips_the_abstract_at_a_word() -> None:
@@ -218,13 +318,31 @@ def test_a_30_paper_digest_fits_under_gmails_clipping_size(renderer: Renderer) -
     email = renderer.render(digest(*(paper(n) for n in range(30))))
     assert email.trimmed is None
     assert len(email.digest.papers) == 30
-    assert len(email.html.encode()) < HTML_BUDGET < GMAIL_CLIP_BYTES
+    assert wire_bytes(email.html) < HTML_BUDGET < GMAIL_CLIP_BYTES
+
+
+def test_the_size_guard_counts_the_html_as_it_goes_on_the_wire(renderer: Renderer) -> None:
+    """``wire_bytes`` is the length of the quoted-printable HTML part the delivery stage sends,
+    larger than the decoded HTML."""
+    email = renderer.render(digest(*(paper(n, title="Ünïcödé = ✓ " * 9) for n in range(5))))
+    encoded = _qp(email.html)
+    assert wire_bytes(email.html) == len(encoded)
+    assert len(encoded) > len(email.html.encode())
+
+
+def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
+    """The guard skips the exact count when the bound fits: the bound must never be under."""
+    r = Renderer(DEFAULT_TEMPLATES)
+    texts = [r.render(d).html for d in varied_digests()]
+    texts += ["=" * 500, "é" * 300 + "\n", " \n" * 200, "\r\n.\r\n", "", "✓" * 1000, "a" * 80]
+    for text in texts:
+        assert wire_bytes_bound(text) >= wire_bytes(text), text[:80]
 
 
 def test_an_oversized_digest_loses_summary_length_first(renderer: Renderer) -> None:
     """When shorter summaries are enough, every paper stays and the note says so."""
     big = digest(*(paper(n, ai_summary="A long summary sentence. " * 20) for n in range(10)))
-    short_size = len(inline_css(compile_mjml(renderer.fill(big, tldr_chars=140).mjml)).encode())
+    short_size = wire_bytes(inline_css(compile_mjml(renderer.fill(big, tldr_chars=140).mjml)))
     tight = Renderer(DEFAULT_TEMPLATES, max_html_bytes=short_size)
     email = tight.render(big)
     assert len(email.digest.papers) == 10
@@ -240,7 +358,7 @@ def test_an_oversized_digest_then_loses_papers_and_says_how_many(renderer: Rende
     kept = len(email.digest.papers)
     assert 20 < kept < 80
     assert email.digest.papers[0].paper.id == "2601.00000"
-    assert len(email.html.encode()) <= HTML_BUDGET
+    assert wire_bytes(email.html) <= HTML_BUDGET
     assert email.trimmed is not None
     assert f"{kept} of 80 papers kept" in email.trimmed
     assert f"{80 - kept} more papers matched today but did not fit" in email.html
@@ -266,7 +384,12 @@ def broken_templates(tmp_path: Path, name: str, old: str, new: str) -> tuple[Pat
             "{% for item in %}",
             "Expected an expression",
         ),
-        ("digest.mjml.j2", "{{ item.authors }}", "{{ item.writers }}", "no attribute 'writers'"),
+        (
+            "digest.mjml.j2",
+            "{{ item.html_authors }}",
+            "{{ item.writers }}",
+            "no attribute 'writers'",
+        ),
         ("digest.txt.j2", "{{ item.authors", "{{ authors_list", "'authors_list' is undefined"),
     ],
 )
@@ -296,12 +419,12 @@ def test_a_broken_template_stops_the_run_before_anything_is_sent(
 ) -> None:
     """`papermail run` with a syntax error: exit 1, one line naming file and line, no mail."""
     templates, line = broken_templates(
-        tmp_path, "digest.mjml.j2", "{% endfor %}", "{% endfor %}{% endif %}"
+        tmp_path, "digest.mjml.j2", "{% endfor %}\n", "{% endfor %}{% endif %}\n"
     )
     monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(templates))
     assert main(["run", "--date", DAY.isoformat()], sleep=no_sleep) == 1
     # (stderr may also hold aiosmtpd's log lines; ours are the ones that start with papermail:)
-    err = [line for line in capsys.readouterr().err.splitlines() if "papermail" in line]
+    err = [line for line in capsys.readouterr().err.splitlines() if "papermail:" in line]
     assert len(err) == 1
     assert err[0].startswith(f"papermail: error: {templates / 'digest.mjml.j2'}:{line}:")
     assert live.inbox.messages == []

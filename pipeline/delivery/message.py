@@ -19,7 +19,6 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache
-from urllib.parse import quote
 
 import dkim
 
@@ -27,6 +26,7 @@ from pipeline.errors import SettingsError
 from pipeline.models import RenderedEmail
 from pipeline.settings import Settings
 from pipeline.text import one_line
+from pipeline.unsubscribe import unsubscribe_links
 
 NEWSLETTER = "papermail"
 #: Headers the DKIM signature covers; RFC 8058 asks for both List-Unsubscribe headers.
@@ -162,13 +162,9 @@ def _unsubscribe_headers(
 ) -> list[tuple[str, str]]:
     """List-Unsubscribe (mailto, and the https link first when configured) and RFC 8058's
     List-Unsubscribe-Post, which only an https link may have."""
-    links = [f"<mailto:{from_address}?subject=unsubscribe>"]
-    if not unsubscribe_url:
-        return [("List-Unsubscribe", links[0])]
-    link = one_line(unsubscribe_url.replace("{email}", quote(email, safe="@")))
-    links.insert(0, f"<{link}>")
+    links = [f"<{link}>" for link in unsubscribe_links(email, from_address, unsubscribe_url)]
     headers = [("List-Unsubscribe", ", ".join(links))]
-    if link.startswith("https://"):
+    if links[0].startswith("<https://"):
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     return headers
 

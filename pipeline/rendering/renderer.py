@@ -6,6 +6,7 @@ the reference way where it cannot, and trims a digest whose HTML Gmail would cli
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import functools
 import logging
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -23,12 +24,24 @@ from pipeline.rendering.html import to_html
 from pipeline.rendering.samples import sample_digests
 from pipeline.rendering.stencils import NotStencilable, PendingCards, Stencils
 from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environment, locate
-from pipeline.rendering.views import TLDR_CHARS, paper_view, preheader, subject_for
+from pipeline.rendering.views import (
+    OVERVIEW_FROM,
+    TLDR_CHARS,
+    paper_view,
+    preheader,
+    subject_for,
+)
 from pipeline.text import one_line
+from pipeline.unsubscribe import unsubscribe_links
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 SHORT_TLDR_CHARS = 140  # the first cut when a digest is too big for Gmail
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" above this much HTML
-HTML_BUDGET = 100_000  # what we allow ourselves, with headroom under Gmail's limit
+#: What we allow ourselves, counted as the HTML goes on the wire (quoted-printable, CRLF), with
+#: headroom under Gmail's limit.
+HTML_BUDGET = 100_000
 log = logging.getLogger(__name__)
 
 
@@ -50,9 +63,13 @@ class Renderer:
         unsubscribe_url: str | None = None,
         newsletter: str = "papermail",
         max_html_bytes: int = HTML_BUDGET,
+        from_address: str = "papermail@localhost",
+        preferences_url: str | None = None,
     ) -> None:
         self.templates_dir = templates_dir
         self.unsubscribe_url = unsubscribe_url
+        self.from_address = from_address
+        self.preferences_url = one_line(preferences_url) if preferences_url else None
         self.newsletter = newsletter
         self.max_html_bytes = max_html_bytes
         if not templates_dir.is_dir():
@@ -62,6 +79,16 @@ class Renderer:
         self._check()
         self._stencils: Stencils | None = None
         self._check_stencils()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Renderer:
+        """The renderer the settings ask for (templates, unsubscribe and preferences links)."""
+        return cls(
+            settings.templates,
+            unsubscribe_url=settings.unsubscribe_url,
+            from_address=settings.from_address,
+            preferences_url=settings.preferences_url,
+        )
 
     @property
     def fast(self) -> bool:
@@ -148,8 +175,12 @@ class Renderer:
                 for rank, scored in enumerate(digest.papers, start=1)
             ],
             "omitted": omitted,
-            "unsubscribe_url": self._unsubscribe(subscriber.email),
+            "overview": count >= OVERVIEW_FROM,
+            "unsubscribe_url": unsubscribe_links(
+                subscriber.email, self.from_address, self.unsubscribe_url
+            )[0],
             "preferences_file": one_line(source.name) if source else None,
+            "preferences_url": self.preferences_url,
         }
 
     def render(self, digest: Digest) -> RenderedEmail:
@@ -160,7 +191,7 @@ class Renderer:
         email = self.assemble(digest, tldr_chars=SHORT_TLDR_CHARS)
         if self._fits(email):
             return self._trimmed(email, f"summaries shortened to {SHORT_TLDR_CHARS} characters")
-        total, size = len(digest.papers), len(email.html.encode())
+        total, size = len(digest.papers), wire_bytes(email.html)
         keep = min(total - 1, total * self.max_html_bytes // size)
         while keep >= 0:
             cut = dataclasses.replace(digest, papers=digest.papers[:keep])
@@ -246,18 +277,39 @@ class Renderer:
             raise TemplateError(locate(exc)) from exc
 
     def _fits(self, email: RenderedEmail) -> bool:
-        return len(email.html.encode()) <= self.max_html_bytes
+        """Whether the HTML is within the budget on the wire; the exact count (a quoted-printable
+        encoding) only when a cheap upper bound of it is over."""
+        html = email.html
+        return (
+            wire_bytes_bound(html) <= self.max_html_bytes or wire_bytes(html) <= self.max_html_bytes
+        )
 
     def _trimmed(self, email: RenderedEmail, what: str) -> RenderedEmail:
-        size_kb = len(email.html.encode()) / 1000
+        size_kb = wire_bytes(email.html) / 1000
         note = (
             f"digest trimmed to stay under Gmail's {GMAIL_CLIP_BYTES // 1024} KB clipping limit: "
             f"{what} ({size_kb:.0f} KB of HTML)"
         )
         return dataclasses.replace(email, trimmed=note)
 
-    def _unsubscribe(self, email: str) -> str | None:
-        return self.unsubscribe_url.replace("{email}", email) if self.unsubscribe_url else None
+
+def wire_bytes(html: str) -> int:
+    """The HTML's size as it goes on the wire: UTF-8, quoted-printable, CRLF line ends (what
+    Gmail's clipping counts; a test checks it against the delivery stage's encoding)."""
+    lines = html.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+    return len(encoded) + encoded.count(b"\n")
+
+
+def wire_bytes_bound(html: str) -> int:
+    """At least ``wire_bytes(html)``, from counts alone: quoted-printable writes each non-ASCII
+    byte and each ``=`` as three bytes, may escape whitespace before a line end, adds a soft
+    break (``=`` CRLF) at the latest every 73 characters and a CR at each line end."""
+    utf8 = len(html.encode("utf-8"))
+    non_ascii_bytes = 2 * (utf8 - len(html))  # a 2-byte character is the worst case
+    escaped = utf8 + 2 * (non_ascii_bytes + html.count("="))
+    lines = html.count("\n") + html.count("\r") + 1
+    return escaped + 2 * lines + 3 * (escaped // 70 + lines) + lines
 
 
 @functools.lru_cache(maxsize=64)

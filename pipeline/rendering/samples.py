@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber, Topic
+from pipeline.rendering.views import OVERVIEW_FROM
 
 _SAMPLE_SUBSCRIBER = Subscriber(
     email="template-check@example.invalid",
@@ -45,7 +46,8 @@ def sample_paper() -> ScoredPaper:
 
 
 def sample_digests() -> tuple[Digest, ...]:
-    """Digests that take every branch: papers with every field and none, 0 to 2 reasons."""
+    """Digests that take every branch: papers with every field and none, 0 to 2 reasons, and
+    a digest long enough for the overview list."""
     full = sample_paper()
     bare = dataclasses.replace(
         full.paper,
@@ -63,8 +65,16 @@ def sample_digests() -> tuple[Digest, ...]:
         dataclasses.replace(full, reasons=(Reason(ReasonKind.TOPIC, "No terms <i>"),)),
     )
     plain = dataclasses.replace(_SAMPLE_SUBSCRIBER, name=None, source_file=None)
+    many = tuple(  # enough papers for the overview list at the top
+        dataclasses.replace(
+            papers[n % len(papers)],
+            paper=dataclasses.replace(papers[n % len(papers)].paper, id=f"0000.{n:05d}"),
+        )
+        for n in range(OVERVIEW_FROM)
+    )
     return (
         Digest(_SAMPLE_SUBSCRIBER, date(2026, 1, 1), papers),
         Digest(_SAMPLE_SUBSCRIBER, date(2026, 1, 1), ()),
         Digest(plain, date(2026, 1, 2), papers[1:]),
+        Digest(_SAMPLE_SUBSCRIBER, date(2026, 1, 1), many),
     )

@@ -2,10 +2,10 @@
 
 MJML and premailer cost ten times what the rest of a run spends per email, and almost everything
 they produce is the same for every subscriber. ``Stencils`` runs them once per layout, paper card
-and reason, with markers where the per-email values go, and cuts the result there; each email is
-those pieces joined with its values, escaped as the reference pipeline would (lxml writes the
-attributes). Whatever it cannot reproduce exactly raises ``NotStencilable``, and the ``Renderer``
-falls back to the reference pipeline.
+(with its line in the overview) and reason, with markers where the per-email values go, and
+cuts the result there; each email is those pieces joined with its values, escaped as the
+reference pipeline would (lxml writes the attributes). Whatever it cannot reproduce exactly
+raises ``NotStencilable``, and the ``Renderer`` falls back to the reference pipeline.
 """
 
 from __future__ import annotations
@@ -149,8 +149,16 @@ class _Papers:
         )
 
 
-LAYOUT_VALUES = ("summary", "preheader", "email", "name", "preferences_file", "unsubscribe_url")
-REASON_VALUES = ("label", "detail", "text")
+LAYOUT_VALUES = (
+    "summary",
+    "preheader",
+    "email",
+    "name",
+    "preferences_file",
+    "unsubscribe_url",
+    "preferences_url",
+)
+REASON_VALUES = ("label", "verb", "detail", "more", "text")
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)=("[^"]*"|'[^']*')""")
 _RAW_ELEMENTS = ("style", "script")
 
@@ -158,13 +166,16 @@ _RAW_ELEMENTS = ("style", "script")
 class Stencils:
     """The HTML template compiled and inlined once per part, cut where per-email values go.
 
-    * the layout (``digest.mjml.j2`` without its cards), per day, ``omitted`` and the truth of
-      each per-email value, with text markers ``pm<nonce>v<k>e`` for ``summary``,
-      ``preheader``, ``subscriber.email`` … (it holds no upstream text);
+    * the layout (``digest.mjml.j2`` without its cards and overview lines), per day,
+      ``omitted``, ``overview`` and the truth of each per-email value, with text markers
+      ``pm<nonce>v<k>e`` for ``summary``, ``preheader``, ``subscriber.email`` … (it holds no
+      upstream text), and elements where the cards and the overview lines go;
     * each paper's card (``{% block card %}``) per summary length, top or not, with or without
       reasons: it holds the paper's (escaped) text, so its slots, ``item.rank`` and the reasons,
       are elements ``<pm-…-<nonce>>``, which no escaped text can contain;
-    * a reason (``{% block reason %}``), with text markers for ``label``, ``detail`` and ``text``.
+    * each paper's line in the overview (``{% block toc %}``), made with its card, with no slots
+      (nothing in it varies per subscriber);
+    * a reason (``{% block reason %}``), with text markers for its ``REASON_VALUES``.
 
     The markers' nonce is random per renderer. Cards are compiled in batches, all of a digest's
     new papers in one MJML document. Values are escaped as the reference pipeline's parsers and
@@ -175,10 +186,16 @@ class Stencils:
         self.newsletter = newsletter
         nonce = secrets.token_hex(8)
         self.nonce = nonce
-        mark = {k: f"<pm-{k}-{nonce}></pm-{k}-{nonce}>" for k in ("cards", "card", "end", "rank")}
+        mark = {
+            k: f"<pm-{k}-{nonce}></pm-{k}-{nonce}>"
+            for k in ("cards", "card", "end", "rank", "tocs", "toc", "tocend")
+        }
         mark |= {k: f"<pm-{k}-{nonce}></pm-{k}-{nonce}>" for k in ("rs", "re")}
         self.mark = mark
-        self._value_pattern = re.compile(rf"{mark['cards']}|pm{nonce}v(\d+)e")
+        self._value_pattern = re.compile(
+            rf"(?P<region>{mark['cards']}|{mark['tocs']})|pm{nonce}v(?P<value>\d+)e"
+        )
+        self._toc_pattern = re.compile(rf"{mark['toc']}(.*?){mark['tocend']}", flags=re.DOTALL)
         self._card_pattern = re.compile(rf"{mark['card']}(.*?){mark['end']}", flags=re.DOTALL)
         self._in_card_pattern = re.compile(
             rf"{mark['rank']}|{mark['rs']}(.*?){mark['re']}", flags=re.DOTALL
@@ -188,6 +205,13 @@ class Stencils:
             '{% block card %}{% if _pm_build == "layout" %}<mj-raw>' + mark["cards"] + "</mj-raw>\n"
             "{% else %}<mj-raw>" + mark["card"] + "</mj-raw>\n{{ super() }}\n"
             "<mj-raw>" + mark["end"] + "</mj-raw>\n{% endif %}{% endblock %}\n"
+            '{% block toc %}{% if _pm_build == "layout" %}'
+            + mark["tocs"]
+            + "{% else %}"
+            + mark["toc"]
+            + "{{ super() | trim }}"
+            + mark["tocend"]
+            + "{% endif %}{% endblock %}\n"
             "{% block reason %}"
             + mark["rs"]
             + "{{ super() | trim }}"
@@ -205,6 +229,7 @@ class Stencils:
         self._layouts: dict[tuple[Any, ...], _Stencil] = {}
         self._cards: dict[tuple[Any, ...], _Stencil] = {}
         self._reasons: dict[tuple[bool, ...], _Stencil] = {}
+        self._tocs: dict[tuple[Any, ...], str] = {}  # a card's line in the overview
 
     # per email
 
@@ -220,19 +245,26 @@ class Stencils:
         cards: list[str] = []
         for view, key in zip(views, keys, strict=True):
             self._card_html(view, self._cards[key], cards)
+        tocs = [self._tocs[key] for key in keys] if context["overview"] else []
         values = _layout_values(context)
-        key = (context["day"], context["omitted"], bool(views), *map(bool, values))
+        key = (
+            context["day"],
+            context["omitted"],
+            bool(views),
+            bool(context["overview"]),
+            *map(bool, values),
+        )
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._build_layout(key)
         out: list[str] = []
-        layout.fill([str(v) for v in values], {"cards": cards}, out)
+        layout.fill([str(v) for v in values], {"cards": cards, "tocs": tocs}, out)
         return out
 
     def _card_html(self, view: PaperView, card: _Stencil, out: list[str]) -> None:
         reasons: list[str] = []
         for r in view.reasons:
-            values = (r.label, r.detail, r.text)
+            values = (r.label, r.verb, r.detail, r.more, r.text)
             self._reason(tuple(map(bool, values))).fill(values, {}, reasons)
         card.fill((), {"rank": (str(view.rank),), "reasons": reasons}, out)
 
@@ -249,7 +281,7 @@ class Stencils:
             return None
         # the top card last, so a template that used loop.first (not item.first) shows up
         keys = sorted(missing, key=lambda k: bool(k[2]))
-        reason = self._slot_reason((True, True, True))
+        reason = self._slot_reason((True,) * len(REASON_VALUES))
         build = [
             dataclasses.replace(
                 missing[k],
@@ -262,11 +294,15 @@ class Stencils:
 
     def store_cards(self, pending: PendingCards) -> None:
         """Inline the CSS of compiled cards, cut them at their slots and keep them."""
-        chunks = self._card_pattern.findall(inline_css(pending.compiled))
-        if len(chunks) != len(pending.keys):
+        inlined = inline_css(pending.compiled)
+        chunks = self._card_pattern.findall(inlined)
+        tocs = self._toc_pattern.findall(inlined)
+        if len(chunks) != len(pending.keys) or len(tocs) not in (0, len(pending.keys)):
             raise NotStencilable(f"found {len(chunks)} of {len(pending.keys)} cards")
-        for key, chunk in zip(pending.keys, chunks, strict=True):
+        self._refuse_stray_markers(tocs)  # an overview line may not show per-email values
+        for key, chunk, toc in zip(pending.keys, chunks, tocs or [""] * len(chunks), strict=True):
             self._cards[key] = self._cut_card(chunk)
+            self._tocs[key] = toc
 
     def _cut_card(self, chunk: str) -> _Stencil:
         pieces: list[str] = []
@@ -279,8 +315,9 @@ class Stencils:
                 slots.append("rank")
                 continue
             slots.append("reasons")
-            if (True, True, True) not in self._reasons:
-                self._reasons[(True, True, True)] = self._cut_values(found.group(1))
+            every = (True,) * len(REASON_VALUES)
+            if every not in self._reasons:
+                self._reasons[every] = self._cut_values(found.group(1))
         pieces.append(chunk[at:])
         self._refuse_stray_markers(pieces)
         return _Stencil(tuple(pieces), tuple(slots))
@@ -301,8 +338,12 @@ class Stencils:
         return stencil
 
     def _build_layout(self, key: tuple[Any, ...]) -> _Stencil:
-        _day_text, omitted, has_papers, *truths = key
-        html = to_html(self._render("layout", _Papers(has_papers), omitted, truths, day=key[0]))
+        _day_text, omitted, has_papers, overview, *truths = key
+        html = to_html(
+            self._render(
+                "layout", _Papers(has_papers), omitted, truths, day=key[0], overview=overview
+            )
+        )
         return self._cut_values(html)
 
     def _render(
@@ -311,7 +352,9 @@ class Stencils:
         papers: Any,
         omitted: int = 0,
         truths: Sequence[bool] = (True,) * len(LAYOUT_VALUES),
+        *,
         day: str = "Thursday, 1 January 2026",
+        overview: bool = True,
     ) -> str:
         slot = {
             name: _Slot(name, self._token(k), truthy)
@@ -326,7 +369,9 @@ class Stencils:
             "subscriber": _Fields("subscriber", {"email": slot["email"], "name": slot["name"]}),
             "preferences_file": slot["preferences_file"],
             "unsubscribe_url": slot["unsubscribe_url"],
+            "preferences_url": slot["preferences_url"],
             "omitted": omitted,
+            "overview": overview,
             "papers": papers,
         }
         try:
@@ -337,11 +382,11 @@ class Stencils:
             raise NotStencilable(f"{HTML_TEMPLATE}: {exc}") from exc
 
     def _slot_reason(self, truths: tuple[bool, ...]) -> ReasonView:
-        label, detail, text = (
+        slots = (
             _Slot(f"reason.{name}", self._token(k), truthy)
             for k, (name, truthy) in enumerate(zip(REASON_VALUES, truths, strict=True))
         )
-        return ReasonView(label, detail, text)  # type: ignore[arg-type]
+        return ReasonView(*slots)  # type: ignore[arg-type]
 
     def _token(self, k: int) -> str:
         return f"pm{self.nonce}v{k}e"
@@ -356,14 +401,16 @@ class Stencils:
                 continue  # a second marker in an attribute already taken whole
             start, end = found.span()
             _refuse_raw_context(html, start)
-            if found.group(1) is None:
-                slot: Fill | str = "cards"
+            if found.group("value") is None:
+                slot: Fill | str = (
+                    "cards" if found.group("region") == self.mark["cards"] else "tocs"
+                )
             else:
                 tag_start, tag_end = html.rfind("<", 0, start), html.rfind(">", 0, start)
                 if tag_start > tag_end:
                     start, end, slot = self._attribute(html, tag_start, start)
                 else:
-                    slot = _text_value(int(found.group(1)))
+                    slot = _text_value(int(found.group("value")))
             pieces.append(html[at:start])
             slots.append(slot)
             at = end
@@ -413,6 +460,7 @@ def _layout_values(context: dict[str, Any]) -> tuple[Any, ...]:
         subscriber.name,
         context["preferences_file"],
         context["unsubscribe_url"],
+        context["preferences_url"],
     )
 
 

@@ -1,7 +1,8 @@
 """What the templates see of a digest: view records and the pure text helpers that make them.
 
-Subject, preheader, TL;DR, clipping and folding are plain functions of the records (no I/O, no
-third-party library), so they are shared by the reference pipeline, the stencils and the tests.
+Subject, preheader, summaries, reasons, clipping and folding are plain functions of the records
+(no I/O, no third-party library), so they are shared by the reference pipeline, the stencils and
+the tests.
 """
 
 from __future__ import annotations
@@ -17,55 +18,85 @@ from pipeline.text import one_line  # control characters go too: no HTML may hol
 MAX_AUTHORS = 3
 MAX_TITLE_CHARS = 300  # upstream is untrusted: a runaway title must not fill the email
 TLDR_CHARS = 280
+MAX_TERMS = 3  # a reason shows this many matched terms, then "+ N more"
+OVERVIEW_FROM = 9  # digests with at least this many papers open with a list of their titles
+SUMMARY_LABEL = "TL;DR"  # only Hugging Face's AI summary is a summary
+ABSTRACT_LABEL = "From the abstract"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+#: A run of this many characters without a space gets break opportunities: most mail clients
+#: ignore ``overflow-wrap`` and ``word-break``, so a long word or URL would widen the page.
+LONG_WORD = 24
+_LONG_WORD = re.compile(rf"\S{{{LONG_WORD},}}")
+_BREAK_AFTER = re.compile(r"(?<=[/.\-_?&=#:])(?=[^/.\-_?&=#:])")
+ZWSP = "\u200b"  # zero-width space: an invisible place where a line may break
 
 
 @dataclass(frozen=True, slots=True)
 class ReasonView:
-    """One reason as the templates show it: a short label and what matched."""
+    """One reason as the templates show it: "Learning dynamics — matched lazy regime + 4 more".
 
-    label: str  # a topic's name, or "Followed author"
-    detail: str  # the matched terms, or the author's name
+    Made from any ``Reason`` by its kind, label and terms, so a kind added by the ranking shows
+    sensibly (its label, then its terms) before it gets words of its own in ``_KIND_WORDS``.
+    """
+
+    label: str  # the heading: a topic's name, "Followed author", "Close to <topic>" …
+    verb: str  # what connects label and detail ("matched"), or ""
+    detail: str  # the first matched terms, the author's name, or ""
+    more: str  # "+ 4 more" (no-break space) when terms were folded away, or ""
     text: str  # the whole reason in one line, for the text part
 
 
 @dataclass(frozen=True, slots=True)
 class PaperView:
-    """What the templates show of one picked paper (display text already made readable)."""
+    """What the templates show of one picked paper (display text already made readable).
+
+    ``title``, ``authors`` and ``tldr`` are plain; the ``html_`` forms carry invisible break
+    opportunities in long words and URLs, for the HTML part only.
+    """
 
     paper: Paper
     rank: int
     title: str
     authors: str
-    stats: str  # "▲ 31 upvotes · 5 comments", or "" when neither is known
-    tldr: str
+    stats: str  # "31 upvotes · 5 comments", or "" when neither is known
+    tldr: str  # the AI summary, else the abstract's opening (see ``summary_label``)
     reasons: tuple[ReasonView, ...]
     first: bool = False  # the top card (it has no rule above it)
+    summary_label: str = SUMMARY_LABEL  # "TL;DR" for the AI summary, else "From the abstract"
+    arxiv_url: str = ""  # arxiv.org/abs/<id>
+    html_title: str = ""
+    html_authors: str = ""
+    html_tldr: str = ""
 
 
 def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
-    """A one-line subject: the day and what is inside (upstream text is single-lined)."""
-    day = digest.day.strftime("%-d %b %Y")
+    """A one-line subject a phone shows the start of: the top paper's title first, then how
+    many more and the day; the newsletter's name is the From name, so it is left out here."""
+    day = digest.day.strftime("%-d %b")
     if not digest.papers:
-        return f"{newsletter} · {day}: nothing matched today"
-    top = _clip(" ".join(digest.papers[0].paper.title.split()), 70)
-    count = len(digest.papers)
-    noun = "paper" if count == 1 else "papers"
-    return f"{newsletter} · {day}: {count} {noun} — {top}"
+        return f"Nothing matched your topics today · {day}"
+    top = _clip(" ".join(digest.papers[0].paper.title.split()), 90)
+    more = len(digest.papers) - 1
+    return f"{top} · +{more} more · {day}" if more else f"{top} · {day}"
 
 
 def preheader(digest: Digest) -> str:
-    """The inbox preview line: how many papers and the first title."""
+    """The inbox preview line: what the subject cannot say (the next titles, the count)."""
     count = len(digest.papers)
     if not count:
-        return "Nothing matched your topics today."
-    top = _clip(digest.papers[0].paper.title, 90)
-    more = f" — and {count - 1} more" if count > 1 else ""
-    return f"{count} paper{'s' if count != 1 else ''} for you: {top}{more}"
+        return "No paper today matched your topics or followed authors."
+    if count == 1:
+        return f"1 paper picked for you. {_clip(tldr(digest.papers[0].paper), 120)}"
+    nxt = "; ".join(_clip(s.paper.title, 60) for s in digest.papers[1:3])
+    return f"{count} papers picked for you. Also: {nxt}" + ("…" if count > 3 else "")
 
 
 def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
-    """HF's AI summary when present, else the abstract's first sentences, clipped at a word."""
+    """HF's AI summary when present, else the abstract's opening, cut at a sentence end.
+
+    Whole sentences up to ``limit``; a first sentence longer than that is cut at a word, with
+    an ellipsis, rather than shown whole (the size guard relies on the limit).
+    """
     if paper.ai_summary:
         return _clip(paper.ai_summary, limit)
     out = ""
@@ -76,6 +107,11 @@ def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
     return _clip(out, limit)
 
 
+def summary_label(paper: Paper) -> str:
+    """What the summary is: "TL;DR" only for the AI summary."""
+    return SUMMARY_LABEL if paper.ai_summary else ABSTRACT_LABEL
+
+
 def _clip(text: str, limit: int) -> str:
     """``text`` cut at the last word boundary before ``limit``, with an ellipsis when cut."""
     if len(text) <= limit:
@@ -84,6 +120,22 @@ def _clip(text: str, limit: int) -> str:
     if " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(",;:-\u2013\u2014 ") + "…"
+
+
+@functools.lru_cache(maxsize=16384)
+def soft_breaks(text: str) -> str:
+    """``text`` with zero-width spaces in words of ``LONG_WORD`` characters or more: after URL
+    punctuation, and every 20 characters where there is none, so every client can wrap them."""
+    if len(text) < LONG_WORD or not _LONG_WORD.search(text):
+        return text
+    return _LONG_WORD.sub(_break_word, text)
+
+
+def _break_word(found: re.Match[str]) -> str:
+    pieces: list[str] = []
+    for part in _BREAK_AFTER.split(found.group(0)):
+        pieces.extend(part[i : i + 20] for i in range(0, len(part), 20))
+    return ZWSP.join(p for p in pieces if p)
 
 
 def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
@@ -98,12 +150,17 @@ def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
         tldr=summary,
         reasons=tuple(_reason_view(r) for r in scored.reasons),
         first=rank == 1,
+        summary_label=summary_label(paper),
+        arxiv_url=f"https://arxiv.org/abs/{paper.id}",
+        html_title=soft_breaks(title),
+        html_authors=soft_breaks(authors),
+        html_tldr=soft_breaks(summary),
     )
 
 
 @functools.lru_cache(maxsize=4096)
 def _paper_texts(paper: Paper, tldr_chars: int) -> tuple[str, str, str, str]:
-    """Title, authors, stats and TL;DR as shown: the same for every subscriber, so kept."""
+    """Title, authors, stats and summary as shown: the same for every subscriber, so kept."""
     authors = ", ".join(_clip(a, 80) for a in paper.authors[:MAX_AUTHORS])
     if len(paper.authors) > MAX_AUTHORS:
         authors += " et al."
@@ -112,20 +169,37 @@ def _paper_texts(paper: Paper, tldr_chars: int) -> tuple[str, str, str, str]:
 
 
 def _stats(paper: Paper) -> str:
+    """Counts in words, so a screen reader says "31 upvotes", not "triangle 31"."""
     parts = []
     if paper.upvotes:
-        parts.append(f"▲ {paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
+        parts.append(f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
     if paper.num_comments:
         parts.append(f"{paper.num_comments} comment{'s' if paper.num_comments != 1 else ''}")
     return " · ".join(parts)
 
 
+#: Per kind of reason: the heading (None: the reason's label) and the verb before its terms.
+_KIND_WORDS: dict[str, tuple[str | None, str]] = {
+    ReasonKind.TOPIC.value: (None, "matched"),
+    ReasonKind.AUTHOR.value: ("Followed author", ""),
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def _reason_view(reason: Reason) -> ReasonView:
-    if reason.kind is ReasonKind.AUTHOR:
-        return ReasonView("Followed author", one_line(reason.label), one_line(str(reason)))
-    detail = one_line(", ".join(reason.terms))
-    return ReasonView(one_line(reason.label), detail, one_line(str(reason)))
+    """A reason from its kind, label and terms; an unknown kind shows its label and terms."""
+    heading, verb = _KIND_WORDS.get(str(reason.kind), (None, ""))
+    if heading is None:
+        label, shown = one_line(reason.label), [one_line(t) for t in reason.terms]
+    else:  # the label is the detail: "Followed author — Ada Lovelace"
+        label, shown = heading, [one_line(reason.label), *map(one_line, reason.terms)]
+    shown = [t for t in shown if t]
+    folded = len(shown) - MAX_TERMS
+    more = f"+\u00a0{folded} more" if folded > 0 else ""  # no line break after the "+"
+    detail = ", ".join(shown[:MAX_TERMS])
+    verb = verb if detail else ""
+    text = " ".join(p for p in (verb, detail, more) if p)
+    return ReasonView(label, verb, detail, more, f"{label} — {text}" if text else label)
 
 
 @functools.lru_cache(maxsize=16384)
