@@ -35,7 +35,15 @@ from pipeline.models import (
     RunReport,
     Subscriber,
 )
-from pipeline.planning import Archive, Pool, digest_for, no_archive, rank_pool, skip_reason
+from pipeline.planning import (
+    Archive,
+    Pool,
+    digest_for,
+    gather_covered,
+    no_archive,
+    rank_pool,
+    skip_reason,
+)
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings
 from pipeline.sources import gather_day
@@ -103,6 +111,7 @@ class _Ready:
     outgoing: delivery.Outgoing
     papers: tuple[str, ...]  # ids, for the ledger's claim
     covers: tuple[date, ...]
+    waiting: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +289,9 @@ class _Preparer:
         batch, self._composed = self._composed, []
         if batch:
             self._run.ledger.claim_all(
-                Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers)
+                Claim(
+                    r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers, r.covers
+                )
                 for r in batch
             )
         for one in batch:
@@ -351,8 +362,10 @@ def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
     digest, covers = run.pool.plan(subscriber, run.ledger)
     if not digest.papers and not subscriber.send_empty:
         if not run.dry_run:
-            run.ledger.record_nothing(email, when)
-        return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers)
+            run.ledger.record_nothing(email, when, covers)
+        return DeliveryResult(
+            email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers, waiting=digest.waiting
+        )
     return _Planned(digest, covers)
 
 
@@ -374,8 +387,10 @@ async def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
     )
     if run.dry_run:
         count = len(papers)
-        return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers)
-    return _Ready(outgoing, papers, covers)
+        return DeliveryResult(
+            email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers, waiting=digest.waiting
+        )
+    return _Ready(outgoing, papers, covers, digest.waiting)
 
 
 async def _deliver(
@@ -395,6 +410,7 @@ async def _deliver(
             detail=detail,
             unreachable=True,
             covers=covers,
+            waiting=ready.waiting,
         )
     run.ledger.sending(email, when)
     outcome = await delivery.send_with_retries(transport, outgoing, run.how.retry)
@@ -413,6 +429,7 @@ async def _deliver(
         unreachable=outcome.unreachable,
         attempts=outcome.attempts,
         covers=covers,
+        waiting=ready.waiting,
     )
 
 
@@ -516,6 +533,8 @@ def run_batch(
         path = ledger_path(settings)
         ledger = Ledger(None if dry_run and not path.exists() else path)
         try:
+            fetch = partial(gather, settings, client=client, sleep=sleep, categories=categories)
+            earlier = gather_covered(subscribers, day, ledger, fetch, archive_of(settings))
             report = asyncio.run(
                 run_day(
                     day=papers,
@@ -523,7 +542,7 @@ def run_batch(
                     renderer=renderer,
                     ledger=ledger,
                     delivery_to=how,
-                    archive=archive_of(settings),
+                    archive=earlier.archive,
                     dry_run=dry_run,
                     problems=[str(p) for p in subscriber_set.problems],
                     invalid_subscribers=subscriber_set.rejected,
@@ -552,7 +571,9 @@ def explain(
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:
-        return digest_for(subscriber, papers, ledger, archive=archive_of(settings))
+        fetch = partial(gather, settings, client=client, sleep=sleep, categories=categories)
+        earlier = gather_covered([subscriber], day, ledger, fetch, archive_of(settings))
+        return digest_for(subscriber, papers, ledger, archive=earlier.archive)
     finally:
         if ledger:
             ledger.close()
@@ -591,4 +612,6 @@ def exit_code_for(report: RunReport) -> int:
             codes.add(ExitCode.NO_USER)
     if report.problems:
         codes.add(ExitCode.DATA_ERR)
+    if report.missing_days:  # a source stayed down for a day some digest covers
+        codes.add(ExitCode.UNAVAILABLE)
     return worst_exit_code(codes)
