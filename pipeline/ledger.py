@@ -31,6 +31,7 @@ States and what a later run for the same day does with them::
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS digests (
 """
 #: Ledgers written before the days a digest covers were recorded gain the column (NULL there).
 COVERS_COLUMN = "ALTER TABLE digests ADD COLUMN covers TEXT"
+#: Planning reads the last week's rows of every subscriber at once.
+DAY_INDEX = "CREATE INDEX IF NOT EXISTS digests_by_day ON digests (day)"
 
 
 class State(enum.StrEnum):
@@ -110,6 +113,7 @@ class Ledger:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(digests)")}
         if "covers" not in columns:
             self._db.execute(COVERS_COLUMN)
+        self._db.execute(DAY_INDEX)
 
     def close(self) -> None:
         """Close the database."""
@@ -149,23 +153,28 @@ class Ledger:
         ).fetchone()
         return date.fromisoformat(row[0]) if row and row[0] else None
 
-    def served(self, email: str, *, before: date, since: date) -> list[Served]:
-        """The digests that served ``email`` for a day before ``before``: every one since
-        ``since``, with the days it covered, and the latest earlier one (whose covered days all
-        come before ``since``), so that an empty list means a new subscriber."""
+    def served_since(
+        self, since: date, *, before: date, email: str | None = None
+    ) -> dict[str, list[Served]]:
+        """The digests that served each subscriber (or only ``email``) for a day from ``since``
+        to before ``before``, with the days each covered, by lower-case address."""
         marks = ", ".join("?" * len(COVERED))
+        query = f"""SELECT email, day, covers FROM digests
+                    WHERE day >= ? AND day < ? AND state IN ({marks})"""
+        params: tuple[str, ...] = (since.isoformat(), before.isoformat(), *COVERED)
+        if email is not None:
+            query, params = f"{query} AND email = ?", (*params, email.lower())
+        served: dict[str, list[Served]] = {}
+        for who, day, covers in self._db.execute(query, params):
+            served.setdefault(who, []).append(Served(date.fromisoformat(day), _days(covers)))
+        return served
+
+    def sent_on(self, day: date) -> frozenset[str]:
+        """The (lower-case) addresses whose digest for ``day`` was sent."""
         rows = self._db.execute(
-            f"""SELECT day, covers FROM digests WHERE email = ? AND day < ? AND day >= ?
-                   AND state IN ({marks})
-               UNION ALL
-               SELECT MAX(day), NULL FROM digests WHERE email = ? AND day < ?
-                   AND state IN ({marks})""",
-            (
-                *(email.lower(), before.isoformat(), since.isoformat(), *COVERED),
-                *(email.lower(), min(before, since).isoformat(), *COVERED),
-            ),
+            "SELECT email FROM digests WHERE day = ? AND state = ?", (day.isoformat(), State.SENT)
         )
-        return [Served(date.fromisoformat(day), _days(covers)) for day, covers in rows if day]
+        return frozenset(email for (email,) in rows)
 
     def claim(
         self,
@@ -263,8 +272,9 @@ class Ledger:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def _days(covers: str | None) -> tuple[date, ...]:
-    """The days of a row's ``covers`` column (none recorded: NULL)."""
+    """The days of a row's ``covers`` column (none recorded: NULL); most rows repeat a few."""
     return tuple(date.fromisoformat(d) for d in json.loads(covers or "[]"))
 
 

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 
 from pipeline import ranking
 from pipeline.errors import SourceError
-from pipeline.ledger import Ledger, State
+from pipeline.ledger import Ledger, Served
 from pipeline.models import Day, Digest, Paper, Subscriber
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,33 @@ def covered_days(subscriber: Subscriber, day: date, ledger: Ledger | None) -> tu
     starts with ``day``). A digest recorded before covered days were kept counts as covering
     every day up to its own.
     """
+    return days_to_cover([subscriber], day, ledger, email=subscriber.email)[subscriber.email]
+
+
+def days_to_cover(
+    subscribers: Sequence[Subscriber], day: date, ledger: Ledger | None, email: str | None = None
+) -> dict[str, tuple[date, ...]]:
+    """``covered_days`` of every one of ``subscribers`` (by address), the ledger read at once
+    (only ``email``'s rows, when given)."""
     earliest = day - timedelta(days=CATCH_UP_DAYS - 1)
     window = tuple(earliest + timedelta(days=n) for n in range(CATCH_UP_DAYS))
-    if subscriber.frequency == "weekly":
-        return window
-    served = ledger.served(subscriber.email, before=day, since=earliest) if ledger else []
-    if not served:
-        return (day,)
+    recent = ledger.served_since(earliest, before=day, email=email) if ledger else {}
+    days_of: dict[str, tuple[date, ...]] = {}
+    for subscriber in subscribers:
+        served = recent.get(subscriber.email.lower())
+        if subscriber.frequency == "weekly":
+            days_of[subscriber.email] = window
+        elif served:
+            days_of[subscriber.email] = _not_covered(window, served)
+        elif ledger and ledger.last_covered(subscriber.email, before=earliest):
+            days_of[subscriber.email] = window  # served before the window, not since
+        else:
+            days_of[subscriber.email] = (day,)  # new
+    return days_of
+
+
+def _not_covered(window: tuple[date, ...], served: Sequence[Served]) -> tuple[date, ...]:
+    """The days of ``window`` that none of these digests covered, from the first one's on."""
     first = min(min(s.covers, default=s.day) for s in served)
     done: set[date] = set()
     for digest in served:
@@ -152,7 +172,7 @@ def rank_pool(
     subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
-    days_of = {s.email: covered_days(s, day.day, ledger) for s in subscribers}
+    days_of = days_to_cover(subscribers, day.day, ledger)
     holding: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = {}
     for days in set(days_of.values()):
         covers, papers = papers_of(days, day, archive)
@@ -202,11 +222,9 @@ def gather_covered(
     A day it cannot gather (a ``SourceError``) is logged and left out: the digests that cover it
     wait for it. Subscribers who get nothing on ``day`` (skipped, or sent already) need no day.
     """
-    wanted: set[date] = set()
-    for subscriber in subscribers:
-        if skip_reason(subscriber, day) or _sent(subscriber, day, ledger):
-            continue
-        wanted.update(covered_days(subscriber, day, ledger))
+    sent = ledger.sent_on(day) if ledger else frozenset()
+    served = [s for s in subscribers if not skip_reason(s, day) and s.email.lower() not in sent]
+    wanted = {when for days in days_to_cover(served, day, ledger).values() for when in days}
     wanted.discard(day)
     days: dict[date, Day] = {}
     missing: list[date] = []
@@ -217,10 +235,6 @@ def gather_covered(
             log.warning("%s could not be gathered; the digests covering it wait: %s", when, exc)
             missing.append(when)
     return Gathered(days, tuple(missing), fallback)
-
-
-def _sent(subscriber: Subscriber, day: date, ledger: Ledger | None) -> bool:
-    return ledger is not None and ledger.state(subscriber.email, day) is State.SENT
 
 
 def skip_reason(subscriber: Subscriber, day: date) -> str | None:
