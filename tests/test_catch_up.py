@@ -181,8 +181,8 @@ def test_a_missed_day_whose_source_fails_is_caught_up_later_without_repeats(
     week: PapersServer, live: SmtpServer, env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The 26th stays unavailable on the 28th: Ada's digest goes out without it (exit 69, the
-    report says it waits for the 26th), and the 29th's digest brings the 26th's papers, leaving
-    out one the 26th shares with the 27th, sent already."""
+    report and explain say it waits for the 26th), and the 29th's digest brings the 26th's
+    papers, leaving out one the 26th shares with the 27th, sent already."""
     (env / "subs" / "wes.yaml").unlink()  # Ada alone: the 26th is the first day gathered
     week.days["2026-11-26"].append(items_of(date(2026, 11, 27))[0])
     assert run(day(5)) == 0
@@ -196,6 +196,8 @@ def test_a_missed_day_whose_source_fails_is_caught_up_later_without_repeats(
     assert (result["status"], result["covers"]) == ("sent", isos(day(7), SATURDAY))
     assert result["waiting"] == ["2026-11-26"]
     assert archive.load_day(env / "var", day(6)) is None
+    assert main(["explain", ADA, "--date", SATURDAY.isoformat()], sleep=no_sleep) == 0
+    assert "  waits for 2026-11-26 (not gathered yet)" in capsys.readouterr().out
 
     assert run(day(9)) == 0
     assert result_of(env, day(9), ADA)["covers"] == isos(day(6), day(9))
