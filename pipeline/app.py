@@ -26,7 +26,7 @@ from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.lock import run_lock
 from pipeline.models import Day, DeliveryStatus, Digest, RunReport, Subscriber
-from pipeline.planning import Archive, digest_for
+from pipeline.planning import Archive, digest_for, gather_covered
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings, from_address_warning
 from pipeline.sources import gather_day
@@ -150,6 +150,8 @@ def run_batch(
         path = ledger_path(settings)
         ledger = Ledger(None if dry_run and not path.exists() else path)
         try:
+            fetch = partial(gather, settings, client=client, clock=clock, categories=categories)
+            earlier = gather_covered(subscribers, day, ledger, fetch, archive_of(settings))
             report = asyncio.run(
                 _until_signalled(
                     day=papers,
@@ -157,7 +159,7 @@ def run_batch(
                     renderer=renderer,
                     ledger=ledger,
                     delivery_to=how,
-                    archive=archive_of(settings),
+                    archive=earlier.archive,
                     dry_run=dry_run,
                     problems=[str(p) for p in subscriber_set.problems],
                     invalid_subscribers=subscriber_set.rejected,
@@ -203,7 +205,9 @@ def explain(
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:
-        return digest_for(subscriber, papers, ledger, archive=archive_of(settings))
+        fetch = partial(gather, settings, client=client, clock=clock, categories=categories)
+        earlier = gather_covered([subscriber], day, ledger, fetch, archive_of(settings))
+        return digest_for(subscriber, papers, ledger, archive=earlier.archive)
     finally:
         if ledger:
             ledger.close()
@@ -243,6 +247,8 @@ def exit_code_for(report: RunReport) -> ExitCode:
             codes.add(ExitCode.NO_USER)
     if report.problems:
         codes.add(ExitCode.DATA_ERR)
+    if report.missing_days:  # a source stayed down for a day some digest covers
+        codes.add(ExitCode.UNAVAILABLE)
     if report.stop_code:
         codes.add(ExitCode(report.stop_code))
     return worst_exit_code(codes)

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -287,6 +288,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     if args.json:
         json.dump([s.to_json() for s in digest.papers], sys.stdout, ensure_ascii=False, indent=2)
         print()
+        log.info("covers %s; waits for %s", _days(digest.covers), _days(digest.waiting) or "none")
     else:
         print_digest(digest)
     if reason := planning.skip_reason(digest.subscriber, digest.day):
@@ -300,10 +302,16 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
     categories = app.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
-        day = app.gather(settings, args.date, client=client, clock=clock, categories=categories)
-    preview = render_previews(
-        settings, day=day, out=args.out, only=args.subscriber, subscriber_set=subscriber_set
-    )
+        gather = partial(app.gather, settings, client=client, clock=clock, categories=categories)
+        day = gather(args.date)
+        preview = render_previews(
+            settings,
+            day=day,
+            out=args.out,
+            only=args.subscriber,
+            subscriber_set=subscriber_set,
+            gather=gather,  # the earlier days the digests cover, as a run gathers them
+        )
     for problem in preview.problems:
         log.error("%s", problem)
     for entry in preview.entries:
@@ -481,6 +489,8 @@ def print_summary(report: RunReport) -> None:
         print(f"  {label:<24}{report.count(status):>6}")
     print(f"  {'invalid subscribers':<24}{report.invalid_subscribers:>6}")
     print(f"  {'skipped upstream items':<24}{len(report.skipped_items):>6}")
+    if report.missing_days:
+        print(f"days not gathered yet (digests wait for them): {_days(report.missing_days)}")
     problems = [r for r in report.results if r.status in FAILURES]
     if problems:
         print("not delivered:")
@@ -488,13 +498,20 @@ def print_summary(report: RunReport) -> None:
         print(f"  {result.email}: {result.status.value}: {result.detail}")
 
 
+def _days(days: Sequence[date]) -> str:
+    return ", ".join(d.isoformat() for d in days)
+
+
 def print_digest(digest: Digest) -> None:
     """``explain``'s human-readable listing."""
     who = digest.subscriber.email
     if not digest.papers:
         print(f"{who}, {digest.day.isoformat()}: nothing matched")
-        return
-    print(f"{who}, {digest.day.isoformat()}: {len(digest.papers)} paper(s)")
+    else:
+        print(f"{who}, {digest.day.isoformat()}: {len(digest.papers)} paper(s)")
+    print(f"  covers {_days(digest.covers)}")
+    if digest.waiting:
+        print(f"  waits for {_days(digest.waiting)} (not gathered yet)")
     for rank, scored in enumerate(digest.papers, start=1):
         print(f"{rank:>2}. [{scored.score:6.2f}] {scored.paper.title} ({scored.paper.id})")
         for reason in scored.reasons:

@@ -120,6 +120,7 @@ class _Ready:
     outgoing: delivery.Outgoing
     papers: tuple[str, ...]  # ids, for the ledger's claim
     covers: tuple[date, ...]
+    waiting: tuple[date, ...] = ()  # days the digest would cover but could not be gathered
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +285,7 @@ async def _hand_over(
     """
     if batch:
         ledger.claim_all(
-            Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers)
+            Claim(r.outgoing.recipient, r.outgoing.day, r.outgoing.message_id, r.papers, r.covers)
             for r in batch
         )
     for one in batch:
@@ -412,8 +413,10 @@ def _plan(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
     digest, covers = run.pool.plan(subscriber, run.ledger)
     if not digest.papers and not subscriber.send_empty:
         if not run.dry_run:
-            run.ledger.record_nothing(email, when)
-        return DeliveryResult(email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers)
+            run.ledger.record_nothing(email, when, covers)
+        return DeliveryResult(
+            email, when, DeliveryStatus.NOTHING_TO_SEND, covers=covers, waiting=digest.waiting
+        )
     return _Planned(digest, covers)
 
 
@@ -434,8 +437,10 @@ def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
     )
     if run.dry_run:
         count = len(papers)
-        return DeliveryResult(email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers)
-    return _Ready(outgoing, papers, covers)
+        return DeliveryResult(
+            email, when, DeliveryStatus.DRY_RUN, papers=count, covers=covers, waiting=digest.waiting
+        )
+    return _Ready(outgoing, papers, covers, digest.waiting)
 
 
 async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) -> DeliveryResult:
@@ -453,6 +458,7 @@ async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) 
             detail=detail,
             unreachable=run.halt.code is None,
             covers=covers,
+            waiting=ready.waiting,
         )
     run.ledger.sending(email, when)
     outcome = await _attempt(outgoing, run, transport)
@@ -474,6 +480,7 @@ async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) 
         unreachable=outcome.unreachable,
         attempts=outcome.attempts,
         covers=covers,
+        waiting=ready.waiting,
     )
 
 

@@ -13,8 +13,9 @@ since the last fsync: a message sent since then may be sent again (at most four 
 connection), or its papers offered again in a later day's digest.
 
 The papers of every digest that may have reached the subscriber are kept, so a subscriber never
-gets the same paper twice, and the days a subscriber was served (or had nothing to get) tell the
-next run which days to catch up on.
+gets the same paper twice, and so are the days each digest covered (sent, or nothing to get):
+they tell the next run which days to catch up on. A day a digest waited for (it could not be
+gathered) is not among its covered days, so a later digest covers it.
 
 States and what a later run for the same day does with them::
 
@@ -30,6 +31,7 @@ States and what a later run for the same day does with them::
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -48,9 +50,14 @@ CREATE TABLE IF NOT EXISTS digests (
     attempts    INTEGER NOT NULL DEFAULT 0,
     detail      TEXT NOT NULL DEFAULT '',
     updated_at  TEXT NOT NULL,
+    covers      TEXT,
     PRIMARY KEY (email, day)
 );
 """
+#: Ledgers written before the days a digest covers were recorded gain the column (NULL there).
+COVERS_COLUMN = "ALTER TABLE digests ADD COLUMN covers TEXT"
+#: Planning reads the last week's rows of every subscriber at once.
+DAY_INDEX = "CREATE INDEX IF NOT EXISTS digests_by_day ON digests (day)"
 
 
 class State(enum.StrEnum):
@@ -78,6 +85,16 @@ class Claim(NamedTuple):
     day: date
     message_id: str
     papers: tuple[str, ...]
+    covers: tuple[date, ...] = ()  # the days whose papers the digest draws on
+
+
+class Served(NamedTuple):
+    """A digest that served a subscriber (sent, possibly sent, or nothing to send)."""
+
+    day: date
+    #: The days it covered; () for a row written before they were recorded, which is taken to
+    #: cover every day up to ``day`` (what catch-up assumed then).
+    covers: tuple[date, ...]
 
 
 class Ledger:
@@ -93,6 +110,10 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # claims switch to FULL (``_synced``)
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(digests)")}
+        if "covers" not in columns:
+            self._db.execute(COVERS_COLUMN)
+        self._db.execute(DAY_INDEX)
 
     def close(self) -> None:
         """Close the database."""
@@ -132,9 +153,39 @@ class Ledger:
         ).fetchone()
         return date.fromisoformat(row[0]) if row and row[0] else None
 
-    def claim(self, email: str, day: date, message_id: str, papers: Iterable[str]) -> None:
+    def served_since(
+        self, since: date, *, before: date, email: str | None = None
+    ) -> dict[str, list[Served]]:
+        """The digests that served each subscriber (or only ``email``) for a day from ``since``
+        to before ``before``, with the days each covered, by lower-case address."""
+        marks = ", ".join("?" * len(COVERED))
+        query = f"""SELECT email, day, covers FROM digests
+                    WHERE day >= ? AND day < ? AND state IN ({marks})"""
+        params: tuple[str, ...] = (since.isoformat(), before.isoformat(), *COVERED)
+        if email is not None:
+            query, params = f"{query} AND email = ?", (*params, email.lower())
+        served: dict[str, list[Served]] = {}
+        for who, day, covers in self._db.execute(query, params):
+            served.setdefault(who, []).append(Served(date.fromisoformat(day), _days(covers)))
+        return served
+
+    def sent_on(self, day: date) -> frozenset[str]:
+        """The (lower-case) addresses whose digest for ``day`` was sent."""
+        rows = self._db.execute(
+            "SELECT email FROM digests WHERE day = ? AND state = ?", (day.isoformat(), State.SENT)
+        )
+        return frozenset(email for (email,) in rows)
+
+    def claim(
+        self,
+        email: str,
+        day: date,
+        message_id: str,
+        papers: Iterable[str],
+        covers: tuple[date, ...] = (),
+    ) -> None:
         """Claim one digest (``claim_all``) and mark it ``sending`` at once."""
-        self.claim_all([Claim(email, day, message_id, tuple(papers))])
+        self.claim_all([Claim(email, day, message_id, tuple(papers), covers)])
         self.sending(email, day)
 
     def claim_all(self, claims: Iterable[Claim]) -> None:
@@ -147,7 +198,9 @@ class Ledger:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for c in claims:
-                    self._upsert(c.email, c.day, State.QUEUED, c.message_id, c.papers)
+                    self._upsert(
+                        c.email, c.day, State.QUEUED, c.message_id, c.papers, covers=c.covers
+                    )
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -157,9 +210,10 @@ class Ledger:
         """Mark a claimed digest ``sending``: it is about to be handed to the transport."""
         self._set_state(email, day, State.SENDING)
 
-    def record_nothing(self, email: str, day: date) -> None:
-        """Remember that ``email`` was served for ``day`` with nothing to send."""
-        self._upsert(email, day, State.NOTHING, "", ())
+    def record_nothing(self, email: str, day: date, covers: tuple[date, ...] = ()) -> None:
+        """Remember that ``email`` was served for ``day`` (drawing on ``covers``) with nothing
+        to send."""
+        self._upsert(email, day, State.NOTHING, "", (), covers=covers)
 
     def record_unsent(self, email: str, day: date, state: State, detail: str) -> None:
         """Record a digest that never reached a transport (it could not be prepared, or its day's
@@ -203,25 +257,40 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=NORMAL")
 
     def _upsert(
-        self, email: str, day: date, state: State, message_id: str, papers: Iterable[str]
+        self,
+        email: str,
+        day: date,
+        state: State,
+        message_id: str,
+        papers: Iterable[str],
+        *,
+        covers: tuple[date, ...] = (),
     ) -> None:
         """Write a row. A claim (``queued``) keeps a state that says an earlier attempt may have
         arrived (``sending`` from a crashed run, ``uncertain`` resent): it must not count as
         never attempted if this run also stops before handing the digest over."""
         marks = ", ".join("?" * len(MAYBE_DELIVERED))
         self._db.execute(
-            f"""INSERT INTO digests (email, day, state, message_id, papers, attempts, updated_at)
-               VALUES (?, ?, ?, ?, ?, 0, ?)
+            f"""INSERT INTO digests
+                   (email, day, state, message_id, papers, attempts, updated_at, covers)
+               VALUES (?, ?, ?, ?, ?, 0, ?, ?)
                ON CONFLICT (email, day) DO UPDATE SET
                    state = CASE WHEN excluded.state = ? AND digests.state IN ({marks})
                                 THEN digests.state ELSE excluded.state END,
                    message_id = excluded.message_id, papers = excluded.papers,
-                   updated_at = excluded.updated_at""",
+                   updated_at = excluded.updated_at, covers = excluded.covers""",
             (
                 *(email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers))),
-                *(_now(), State.QUEUED, *MAYBE_DELIVERED),
+                *(_now(), json.dumps([d.isoformat() for d in covers]) if covers else None),
+                *(State.QUEUED, *MAYBE_DELIVERED),
             ),
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _days(covers: str | None) -> tuple[date, ...]:
+    """The days of a row's ``covers`` column (none recorded: NULL); most rows repeat a few."""
+    return tuple(date.fromisoformat(d) for d in json.loads(covers or "[]"))
 
 
 def _now() -> str:

@@ -210,6 +210,8 @@ class Digest:
     subscriber: Subscriber
     day: date
     papers: tuple[ScoredPaper, ...]
+    covers: tuple[date, ...] = ()  # the days whose papers it draws on (planning fills them in)
+    waiting: tuple[date, ...] = ()  # days it should cover that could not be gathered yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +254,7 @@ class DeliveryResult:
     unreachable: bool = False  # the transport could not be reached at all (exit 69)
     attempts: int = 0  # delivery attempts made by this run
     covers: tuple[date, ...] = ()  # the days whose papers the digest draws on (catch-up, weekly)
+    waiting: tuple[date, ...] = ()  # days it should cover, not gathered yet: a later digest will
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +276,11 @@ class RunReport:
         """How many subscribers ended with ``status``."""
         return sum(1 for r in self.results if r.status is status)
 
+    @property
+    def missing_days(self) -> tuple[date, ...]:
+        """The days some digest waits for: they could not be gathered (oldest first)."""
+        return tuple(sorted({d for r in self.results for d in r.waiting}))
+
     def to_json(self) -> dict[str, Any]:
         """The report as written to ``<state>/reports/``."""
         return {
@@ -293,6 +301,7 @@ class RunReport:
                     "detail": r.detail,
                     "attempts": r.attempts,
                     "covers": [d.isoformat() for d in r.covers],
+                    "waiting": [d.isoformat() for d in r.waiting],
                 }
                 for r in self.results
             ],
@@ -302,4 +311,5 @@ class RunReport:
                 for s in self.skipped_items
             ],
             "warnings": list(self.warnings),
+            "missing_days": [d.isoformat() for d in self.missing_days],
         } | ({"stopped": self.stopped} if self.stopped else {})

@@ -1,21 +1,33 @@
 """Planning: which days a subscriber's digest covers, and which papers it holds.
 
-A daily digest covers the run's day plus the days missed since the subscriber was last served (at
-most ``CATCH_UP_DAYS`` in all); a weekly one covers the week. A run ranks every subscriber once over
-the papers of every covered day (``rank_pool``) and plans each digest from that ``Pool``; ``plan``
-ranks one subscriber alone (``explain``). Papers already sent, or possibly sent, are never
-offered again.
+A daily digest covers the run's day plus the days of the last ``CATCH_UP_DAYS`` that no earlier
+digest of that subscriber covered (a missed run, or a day that could not be gathered then); a
+weekly one covers the week. Before planning, a run gathers the earlier days its digests cover
+and the archive lacks (``gather_covered``); a day that still cannot be gathered is left out of
+the digest, which "waits" for it: it is not recorded as covered, so a later digest covers it.
+
+A run ranks every subscriber once over the papers of every covered day (``rank_pool``) and plans
+each digest from that ``Pool``; ``plan`` ranks one subscriber alone (``explain``). Papers already
+sent, or possibly sent, are never offered again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pipeline import ranking
+from pipeline.errors import SourceError
 from pipeline.models import Day, Digest, Paper, Subscriber
+
+if TYPE_CHECKING:
+    from pipeline.ledger import Served
+
+log = logging.getLogger(__name__)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: A digest draws on at most this many days: a daily subscriber's missed days, a weekly one's week.
@@ -33,6 +45,15 @@ class History(Protocol):
     def sent_papers(self, email: str, *, other_than: date) -> frozenset[str]:
         """Ids of every paper delivered (or possibly delivered) to ``email`` for other days."""
 
+    def served_since(
+        self, since: date, *, before: date, email: str | None = None
+    ) -> dict[str, list[Served]]:
+        """The digests that served each subscriber (or only ``email``) from ``since`` to before
+        ``before``, with the days each covered, by lower-case address."""
+
+    def sent_on(self, day: date) -> frozenset[str]:
+        """The lower-case addresses whose digest for ``day`` was sent (or possibly sent)."""
+
 
 def no_archive(_day: date) -> Day | None:
     """An archive that holds no day (the run's own day is always covered)."""
@@ -42,16 +63,43 @@ def no_archive(_day: date) -> Day | None:
 def covered_days(subscriber: Subscriber, day: date, ledger: History | None) -> tuple[date, ...]:
     """The days whose papers ``subscriber``'s digest for ``day`` draws on, oldest first.
 
-    Weekly: the 7 days ending on ``day``. Daily: ``day``, plus the days since the last day the
-    subscriber was served (at most 7 days in all); a new subscriber starts with ``day``.
+    Weekly: the 7 days ending on ``day``. Daily: ``day``, plus the days of the 6 before it that
+    no earlier digest covered, from the first day the subscriber was served (a new subscriber
+    starts with ``day``). A digest recorded before covered days were kept counts as covering
+    every day up to its own.
     """
+    return days_to_cover([subscriber], day, ledger, email=subscriber.email)[subscriber.email]
+
+
+def days_to_cover(
+    subscribers: Sequence[Subscriber], day: date, ledger: History | None, email: str | None = None
+) -> dict[str, tuple[date, ...]]:
+    """``covered_days`` of every one of ``subscribers`` (by address), the ledger read at once
+    (only ``email``'s rows, when given)."""
     earliest = day - timedelta(days=CATCH_UP_DAYS - 1)
-    if subscriber.frequency == "weekly":
-        start = earliest
-    else:
-        last = ledger.last_covered(subscriber.email, before=day) if ledger else None
-        start = day if last is None else max(last + timedelta(days=1), earliest)
-    return tuple(start + timedelta(days=n) for n in range((day - start).days + 1))
+    window = tuple(earliest + timedelta(days=n) for n in range(CATCH_UP_DAYS))
+    recent = ledger.served_since(earliest, before=day, email=email) if ledger else {}
+    days_of: dict[str, tuple[date, ...]] = {}
+    for subscriber in subscribers:
+        served = recent.get(subscriber.email.lower())
+        if subscriber.frequency == "weekly":
+            days_of[subscriber.email] = window
+        elif served:
+            days_of[subscriber.email] = _not_covered(window, served)
+        elif ledger and ledger.last_covered(subscriber.email, before=earliest):
+            days_of[subscriber.email] = window  # served before the window, not since
+        else:
+            days_of[subscriber.email] = (day,)  # new
+    return days_of
+
+
+def _not_covered(window: tuple[date, ...], served: Sequence[Served]) -> tuple[date, ...]:
+    """The days of ``window`` that none of these digests covered, from the first one's on."""
+    first = min(min(s.covers, default=s.day) for s in served)
+    done: set[date] = set()
+    for digest in served:
+        done.update(digest.covers or (d for d in window if d <= digest.day))
+    return tuple(d for d in window if d >= first and d not in done)
 
 
 def papers_of(
@@ -88,11 +136,13 @@ def plan(
     ``rankings`` holds the run's scores for every subscriber over the papers of every day some
     digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
     """
-    covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
+    wanted = covered_days(subscriber, day.day, ledger)
+    covers, papers = papers_of(wanted, day, archive)
     if rankings is None:
         rankings = ranking.rank_all(papers, [subscriber])
     among = frozenset(p.id for p in papers)
-    return _digest(rankings, subscriber, day.day, ledger, among), covers
+    digest = _digest(rankings, subscriber, day.day, ledger, among, wanted=wanted, covers=covers)
+    return digest, covers
 
 
 def _digest(
@@ -101,10 +151,16 @@ def _digest(
     day: date,
     ledger: History | None,
     among: frozenset[str],
+    *,
+    wanted: tuple[date, ...],
+    covers: tuple[date, ...],
 ) -> Digest:
-    """The digest from ``rankings`` among those paper ids, without what was (maybe) sent before."""
+    """The digest from ``rankings`` among those paper ids, without what was (maybe) sent before,
+    with the days it covers and those of ``wanted`` it waits for."""
     sent = ledger.sent_papers(subscriber.email, other_than=day) if ledger else frozenset()
-    return rankings.digest(subscriber, day, already_sent=sent, among=among)
+    digest = rankings.digest(subscriber, day, already_sent=sent, among=among)
+    waiting = tuple(d for d in wanted if d not in covers)
+    return dataclasses.replace(digest, covers=covers, waiting=waiting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +182,19 @@ class Pool:
         self, subscriber: Subscriber, ledger: History | None
     ) -> tuple[Digest, tuple[date, ...]]:
         """``plan`` for one of the pool's subscribers, without working the days out again."""
-        covers, among = self.holding[self.days_of[subscriber.email]]
-        return _digest(self.rankings, subscriber, self.day.day, ledger, among), covers
+        wanted = self.days_of[subscriber.email]
+        covers, among = self.holding[wanted]
+        digest = _digest(
+            self.rankings, subscriber, self.day.day, ledger, among, wanted=wanted, covers=covers
+        )
+        return digest, covers
 
 
 def rank_pool(
     subscribers: Sequence[Subscriber], day: Day, ledger: History | None, archive: Archive
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
-    days_of = {s.email: covered_days(s, day.day, ledger) for s in subscribers}
+    days_of = days_to_cover(subscribers, day.day, ledger)
     holding: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = {}
     for days in set(days_of.values()):
         covers, papers = papers_of(days, day, archive)
@@ -154,6 +214,49 @@ def digest_for(
 ) -> Digest:
     """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them."""
     return plan(subscriber, day, ledger, archive, rankings)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """The earlier days a run's digests cover, as ``gather_covered`` found them: those at hand
+    (archived before, or gathered now) and those that could not be gathered (``missing``)."""
+
+    days: Mapping[date, Day]
+    missing: tuple[date, ...]
+    fallback: Archive = no_archive  # days no digest of the run needed
+
+    def archive(self, day: date) -> Day | None:
+        """The day for planning: the gathered one, else the fallback's."""
+        return self.days.get(day) or self.fallback(day)
+
+
+def gather_covered(
+    subscribers: Sequence[Subscriber],
+    day: date,
+    ledger: History | None,
+    gather: Callable[[date], Day],
+    fallback: Archive = no_archive,
+) -> Gathered:
+    """Gather the days before ``day`` that the digests of ``day`` cover, oldest first.
+
+    ``gather`` is the run's own gathering (the archive, else the sources with their retries,
+    paging and cleaning, archiving what it fetches), so a day archived already costs no request.
+    A day it cannot gather (a ``SourceError``) is logged and left out: the digests that cover it
+    wait for it. Subscribers who get nothing on ``day`` (skipped, or sent already) need no day.
+    """
+    sent = ledger.sent_on(day) if ledger else frozenset()
+    served = [s for s in subscribers if not skip_reason(s, day) and s.email.lower() not in sent]
+    wanted = {when for days in days_to_cover(served, day, ledger).values() for when in days}
+    wanted.discard(day)
+    days: dict[date, Day] = {}
+    missing: list[date] = []
+    for when in sorted(wanted):
+        try:
+            days[when] = gather(when)
+        except SourceError as exc:
+            log.warning("%s could not be gathered; the digests covering it wait: %s", when, exc)
+            missing.append(when)
+    return Gathered(days, tuple(missing), fallback)
 
 
 def skip_reason(subscriber: Subscriber, day: date) -> str | None:

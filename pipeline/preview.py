@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,7 @@ from pipeline.errors import PapermailError
 from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
-from pipeline.planning import Archive, rank_pool, skip_reason
+from pipeline.planning import Archive, gather_covered, rank_pool, skip_reason
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings
 from pipeline.subscribers import SubscriberSet, load_subscribers
@@ -60,9 +61,11 @@ def render_previews(
     out: Path,
     only: str | None = None,
     subscriber_set: SubscriberSet | None = None,
+    gather: Callable[[date], Day] | None = None,
 ) -> Preview:
     """Load the templates (and the subscribers, unless given) afresh and write every preview
-    into ``out``."""
+    into ``out``. With ``gather``, the earlier days the digests cover and the archive lacks are
+    gathered first, as a run does; without, they are read from the archive."""
     if subscriber_set is None:
         subscriber_set = load_subscribers(settings.subscribers)
     subscribers = select(subscriber_set, [only] if only else [])
@@ -70,13 +73,16 @@ def render_previews(
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
     try:
+        archive = archive_of(settings)
+        if gather is not None:
+            archive = gather_covered(subscribers, day.day, ledger, gather, archive).archive
         entries = write_previews(
             out,
             day=day,
             subscribers=subscribers,
             renderer=renderer,
             ledger=ledger,
-            archive=archive_of(settings),
+            archive=archive,
         )
     finally:
         if ledger:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import date, timedelta
+from pathlib import Path
 
 from pipeline.ledger import Ledger, State
 from pipeline.models import Day, Paper, Subscriber, Topic
@@ -75,3 +77,45 @@ def test_the_pool_plans_catch_up_days_and_sent_papers_as_its_rankings_do() -> No
     assert plans == [plan(sub, today, ledger, archive, rankings) for sub in subscribers]
     assert {len(covers) for _, covers in plans} >= {1, 2, 4}, "catch-up days were covered"
     assert any(digest.papers for digest, _ in plans)
+
+
+def test_a_daily_digest_covers_the_days_no_earlier_digest_covered_within_the_window() -> None:
+    """Days an earlier digest waited for (not in its covered days) are covered again, within the
+    last seven days; a digest that failed covers nothing; a new subscriber starts with the day."""
+    ada = subscribers_of(random.Random(1))[1]
+    ledger = Ledger(None)
+    assert covered_days(ada, DAY, ledger) == (DAY,)
+    before = [DAY - timedelta(days=n) for n in range(11)]
+    ledger.claim(ada.email, before[10], "<1@x>", ["p1"], covers=(before[10],))
+    ledger.record(ada.email, before[10], State.SENT, attempts=1)
+    ledger.record_nothing(ada.email, before[5], covers=(before[8], before[6], before[5]))
+    ledger.claim(ada.email, before[2], "<2@x>", ["p2"], covers=(before[4], before[2]))
+    ledger.record(ada.email, before[2], State.SENT, attempts=1)
+    ledger.claim(ada.email, before[1], "<3@x>", ["p3"], covers=(before[1],))
+    ledger.record(ada.email, before[1], State.FAILED_TRANSIENT, attempts=5)
+    assert covered_days(ada, DAY, ledger) == (before[3], before[1], DAY)
+    assert covered_days(ada, before[4], ledger) == (before[9], before[7], before[4])
+
+
+def test_a_digest_recorded_before_covered_days_were_kept_covers_every_day_up_to_its_own(
+    tmp_path: Path,
+) -> None:
+    """A ledger written before the ``covers`` column gains it; its rows count as covering every
+    day up to theirs, as catch-up assumed then, so no day is sent twice after the upgrade."""
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE digests (email TEXT NOT NULL, day TEXT NOT NULL, state TEXT NOT NULL, "
+            "message_id TEXT NOT NULL, papers TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+            " detail TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL, "
+            "PRIMARY KEY (email, day))"
+        )
+        db.execute(
+            "INSERT INTO digests VALUES ('s1@example.org', ?, 'sent', '<m@x>', '[]', 1, '', '')",
+            ((DAY - timedelta(days=3)).isoformat(),),
+        )
+    db.close()
+    ada = subscribers_of(random.Random(1))[1]
+    ledger = Ledger(path)
+    assert covered_days(ada, DAY, ledger) == (DAY - timedelta(days=2), DAY - timedelta(days=1), DAY)
+    ledger.close()

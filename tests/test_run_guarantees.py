@@ -107,18 +107,21 @@ def test_missed_days_are_caught_up_in_the_next_digest(state: Path, smtp_server: 
     assert fish_days(smtp_server)[2] == [str(D0 + timedelta(days=1))], "no catch-up needed now"
 
 
-def test_catch_up_reaches_back_at_most_seven_days_and_only_archived_ones(
+def test_catch_up_reaches_back_at_most_seven_days_and_waits_for_a_day_not_gathered(
     state: Path, smtp_server: SmtpServer
 ) -> None:
-    """After a 10-day gap, D-6..D are covered; days missing from the archive are skipped."""
+    """After a 10-day gap, D-6..D are covered; a day neither archived nor gathered (the source
+    is down) is left out, reported as waited for, and the run exits 69."""
     archive_week(state, 10, 10)
     assert run_for(days_before(10)) == 0
     archive_week(state, 8)
     (state / "archive" / f"{days_before(2)}.json").unlink()
-    assert run_for(D0) == 0
+    assert run_for(D0) == 69
     expected = [str(days_before(n)) for n in (6, 5, 4, 3, 1, 0)]
     assert fish_days(smtp_server)[1] == expected
     assert covers(state, D0) == expected
+    (result,) = report_for(state, D0)["results"]  # type: ignore[misc]
+    assert result["waiting"] == [str(days_before(2))]
 
 
 def test_a_day_with_nothing_to_send_counts_as_served(state: Path, smtp_server: SmtpServer) -> None:
