@@ -502,7 +502,7 @@ def run_batch(
             )
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),
-            from_address=settings.from_address,
+            from_address=settings.from_email,
             unsubscribe_url=settings.unsubscribe_url,
             concurrency=settings.smtp_concurrency,
             retry=delivery.Retry(
