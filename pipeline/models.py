@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -227,6 +227,7 @@ class DeliveryResult:
     unreachable: bool = False  # the transport could not be reached at all (exit 69)
     attempts: int = 0  # delivery attempts made by this run
     covers: tuple[date, ...] = ()  # the days whose papers the digest draws on (catch-up, weekly)
+    message_id: str = ""  # the Message-ID of the digest, when it was delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,15 +242,39 @@ class RunReport:
     invalid_subscribers: int = 0  # subscriber entries (or whole files) those problems rejected
     skipped_items: tuple[SkippedItem, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    started: datetime | None = None  # when the command started (UTC)
+    finished: datetime | None = None  # when the report was written (UTC)
+    exit_code: int | None = None  # what the command exits with
+    version: str = ""  # papermail's version
+    transport: str = ""  # where mail went: an smtp:// URL without credentials, or the outbox
+    outbox: bool = False  # True when mail went to the outbox (no PAPERMAIL_SMTP_HOST)
 
     def count(self, status: DeliveryStatus) -> int:
         """How many subscribers ended with ``status``."""
         return sum(1 for r in self.results if r.status is status)
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+    def counts(self) -> dict[str, int]:
+        """Every status that happened at least once, with its count, in the enum's order."""
+        return {s.value: n for s in DeliveryStatus if (n := self.count(s))}
+
     def to_json(self) -> dict[str, Any]:
         """The report as written to ``<state>/reports/``."""
         return {
             "day": self.day.isoformat(),
+            "version": self.version,
+            "started": self.started.isoformat() if self.started else None,
+            "finished": self.finished.isoformat() if self.finished else None,
+            "duration_s": None if self.duration is None else round(self.duration, 3),
+            "exit_code": self.exit_code,
+            "transport": self.transport,
+            "outbox": self.outbox,
             "dry_run": self.dry_run,
             "papers_gathered": self.papers_gathered,
             "summary": {s.value: self.count(s) for s in DeliveryStatus}
@@ -266,6 +291,7 @@ class RunReport:
                     "detail": r.detail,
                     "attempts": r.attempts,
                     "covers": [d.isoformat() for d in r.covers],
+                    "message_id": r.message_id or None,
                 }
                 for r in self.results
             ],

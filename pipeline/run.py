@@ -37,6 +37,7 @@ from pipeline.models import (
 )
 from pipeline.planning import Archive, Pool, digest_for, no_archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
+from pipeline.report import finish_report
 from pipeline.settings import Settings
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day, write_atomic
@@ -484,6 +485,7 @@ def run_batch(
     A real run holds the state directory's lock throughout, so an overlapping run exits at once
     (``LockedError``, exit 75); a dry run takes no lock and leaves the ledger untouched.
     """
+    started = datetime.now(UTC)
     lock: AbstractContextManager[object] = (
         nullcontext() if dry_run else run_lock(settings.state_dir)
     )
@@ -532,6 +534,9 @@ def run_batch(
             )
         finally:
             ledger.close()
+        report = finish_report(
+            report, settings=settings, started=started, exit_code=exit_code_for(report)
+        )
         log.info("run report: %s", write_report(settings.state_dir, report))
         return report
 
