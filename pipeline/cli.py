@@ -9,6 +9,7 @@ where used), so ``--help``, ``--version`` and ``check`` answer at once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import logging
 import os
@@ -479,15 +480,18 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, sleep: Sleep) -> i
 
     settings = _subscribers(settings, args)
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
-    run.select(subscriber_set, args.only)  # an unknown --only fails before any gathering
+    chosen = run.select(subscriber_set, args.only)  # an unknown --only fails before gathering
     only = args.only[0] if len(args.only) == 1 else None
-    if len(args.only) > 1:
-        raise UsageError("preview takes one --only EMAIL (or none for every subscriber)")
+    if args.serve and len(args.only) > 1:
+        raise UsageError("preview --serve takes one --only EMAIL (or none for everyone)")
     categories = run.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
         day = run.gather(settings, args.date, client=client, sleep=sleep, categories=categories)
     preview = render_previews(
-        settings, day=day, out=args.out, only=only, subscriber_set=subscriber_set
+        settings,
+        day=day,
+        out=args.out,
+        subscriber_set=dataclasses.replace(subscriber_set, subscribers=chosen),
     )
     for problem in preview.problems:
         log.error("%s", problem)
