@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.cli import main
 from pipeline.errors import SettingsError
@@ -204,3 +208,53 @@ def test_a_bad_port_names_the_variable_not_the_value(
         load_settings()
     assert "PAPERMAIL_SMTP_PORT" in str(error.value)
     assert SECRET not in str(error.value)
+
+
+SETTING_VALUES = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=80
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(
+        [
+            "PAPERMAIL_FROM_ADDRESS",
+            "PAPERMAIL_UNSUBSCRIBE_URL",
+            "PAPERMAIL_SMTP_RATE",
+            "PAPERMAIL_HTTP_TIMEOUT",
+            "PAPERMAIL_SMTP_PORT",
+            "PAPERMAIL_SMTP_SECURITY",
+            "PAPERMAIL_SMTP_PASSWORD",
+            "PAPERMAIL_TEMPLATES",
+        ]
+    ),
+    value=SETTING_VALUES,
+)
+def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: str) -> None:
+    """Whatever a variable holds: valid settings, or a SettingsError naming it, never another
+    exception, and never the value itself when it is a password."""
+    environ = {name: value}
+    if name == "PAPERMAIL_SMTP_PASSWORD":
+        environ |= {"PAPERMAIL_SMTP_HOST": "mail.example.org", "PAPERMAIL_SMTP_USERNAME": "me"}
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as empty:
+        patch.chdir(empty)  # no .env
+        for key in [k for k in os.environ if k.upper().startswith("PAPERMAIL_")]:
+            patch.delenv(key)
+        for key, text in environ.items():
+            patch.setenv(key, text)
+        outcome: Settings | SettingsError
+        try:
+            outcome = load_settings()
+        except SettingsError as exc:
+            outcome = exc
+    if isinstance(outcome, SettingsError):
+        assert name in str(outcome)
+        if name == "PAPERMAIL_SMTP_PASSWORD" and len(value) > 3:
+            assert value not in str(outcome)
+        return
+    if name == "PAPERMAIL_FROM_ADDRESS" and value.strip():
+        assert "@" in outcome.from_email
+    if name == "PAPERMAIL_UNSUBSCRIBE_URL" and outcome.unsubscribe_url:
+        assert outcome.unsubscribe_url.startswith("https://")
+        assert "{email}" in outcome.unsubscribe_url
