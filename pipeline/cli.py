@@ -556,7 +556,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Sleep) -> int:
             sleep=sleep,
             progress=progress_for(sys.stderr),
         )
-    print_summary(report)
+    print_summary(report, outbox_reason="the demo never sends mail")
     for result in report.results:
         if result.status is DeliveryStatus.SENT:
             print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
@@ -697,7 +697,9 @@ LABELS = {
 }
 
 
-def print_summary(report: RunReport) -> None:
+def print_summary(
+    report: RunReport, *, outbox_reason: str = "PAPERMAIL_SMTP_HOST is not set"
+) -> None:
     """What happened, on stdout: the rows that are not zero, where mail went, what did not go out.
 
     Zero counts are left out; a run that served nobody says so in words.
@@ -710,7 +712,7 @@ def print_summary(report: RunReport) -> None:
     if report.transport and not report.dry_run:
         where = report.transport
         if report.outbox:
-            where = f"written to {where.removeprefix('outbox ')} — PAPERMAIL_SMTP_HOST is not set"
+            where = f"written to {where.removeprefix('outbox ')} — {outbox_reason}"
         print(f"  mail: {where}")
     rows = [(LABELS.get(status, status), n) for status, n in report.counts().items()]
     rows += [

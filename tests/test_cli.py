@@ -264,6 +264,18 @@ def test_outbox_mode_says_so_in_summary_report_and_progress(
     assert report["transport"] == f"outbox {env / 'outbox'}/"
 
 
+def test_the_demo_says_its_files_are_not_mail(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo writes files even with an SMTP host set, and says so truthfully."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(free_port()))
+    assert main(["demo"], sleep=no_sleep) == 0
+    out = capsys.readouterr().out
+    assert f"written to {env / 'outbox'}/ — the demo never sends mail" in out
+    assert "PAPERMAIL_SMTP_HOST is not set" not in out
+
+
 def test_the_summary_shows_what_happened_not_zero_counters(
     live: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
