@@ -9,13 +9,14 @@ where used), so ``--help``, ``--version`` and ``check`` answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -104,6 +105,16 @@ def _run_command(args: argparse.Namespace, sleep: Sleep) -> int:
         prefix = "papermail: " if code == ExitCode.UNEXPECTED else "papermail: error: "
         print(prefix + message, file=sys.stderr)
         return code
+
+
+@contextlib.contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    """Printing to a reader that went away (a closed pipe) ends the output, not the command."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _silence_stdout() -> None:
@@ -422,7 +433,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings, sleep: Sleep) -> int:
             progress=progress_for(sys.stderr, outbox_note=_outbox_note(settings)),
             async_sleep=_async_sleep(sleep),
         )
-    print_summary(report)
+    with _reader_may_leave():  # `papermail run | head`: the run's exit code still counts
+        print_summary(report)
     return run.exit_code_for(report)
 
 
@@ -556,10 +568,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Sleep) -> int:
             sleep=sleep,
             progress=progress_for(sys.stderr),
         )
-    print_summary(report, outbox_reason="the demo never sends mail")
-    for result in report.results:
-        if result.status is DeliveryStatus.SENT:
-            print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
+    with _reader_may_leave():
+        print_summary(report, outbox_reason="the demo never sends mail")
+        for result in report.results:
+            if result.status is DeliveryStatus.SENT:
+                eml = f"{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml"
+                print(f"  {settings.outbox / eml}")
     return run.exit_code_for(report)
 
 

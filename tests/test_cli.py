@@ -400,6 +400,27 @@ def test_a_closed_pipe_exits_quietly(papers_server: PapersServer, env: Path) -> 
     assert "Traceback" not in err
 
 
+def test_a_closed_pipe_keeps_the_runs_exit_code(papers_server: PapersServer, env: Path) -> None:
+    """``papermail run | head``: the summary's reader left, the run's exit code (65) remains."""
+    subs = env / "subs"
+    subs.mkdir()
+    (subs / "ada.yaml").write_bytes((REPO / "subscribers" / "ada.yaml").read_bytes())
+    (subs / "bad.yaml").write_text("email: not-an-address\n", encoding="utf-8")
+    with subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--date", DAY, "--subscribers", str(subs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=env,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 65
+    assert "BrokenPipe" not in err
+    assert "Traceback" not in err
+
+
 # --- start-up ------------------------------------------------------------------------------------
 
 
