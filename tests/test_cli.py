@@ -383,6 +383,22 @@ def test_a_full_disk_exits_75_with_the_path_and_the_ledger_intact(
     assert len(live.inbox.for_recipient("grace@example.org")) == 1
 
 
+def test_a_full_disk_while_archiving_exits_75_with_the_path(
+    small_state: Path,
+    papers_server: PapersServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``fetch`` on a full disk: exit 75 naming the state directory, not an unexpected error."""
+    monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(small_state))
+    fill(small_state)
+    assert main(["fetch", "--date", DAY], sleep=no_sleep) == 75
+    err = capsys.readouterr().err
+    assert "no space left" in err
+    assert str(small_state) in err
+    assert "unexpected" not in err
+
+
 def test_a_closed_pipe_exits_quietly(papers_server: PapersServer, env: Path) -> None:
     """``papermail fetch | head``: the reader left; no BrokenPipeError, no traceback."""
     with subprocess.Popen(
