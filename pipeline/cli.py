@@ -135,7 +135,7 @@ def _system_failure(exc: Exception, settings: Settings | None) -> tuple[str, int
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         what = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
         where = exc.filename or (settings.state_dir if settings else "?")
-        return f"cannot write {where}: {what} (check PAPERMAIL_STATE_DIR)", ExitCode.CONFIG
+        return f"cannot use {where}: {what} (check PAPERMAIL_STATE_DIR)", ExitCode.CONFIG
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         where = exc.filename or (settings.state_dir if settings else "?")
         return f"no space left on the device writing {where}", ExitCode.TEMP_FAIL
@@ -143,11 +143,13 @@ def _system_failure(exc: Exception, settings: Settings | None) -> tuple[str, int
     if sqlite3 and isinstance(exc, sqlite3.OperationalError) and settings is not None:
         ledger = settings.state_dir / "ledger.sqlite3"
         text = str(exc)
-        if "disk is full" in text or "disk I/O error" in text:
+        if "disk is full" in text:
             return (
                 f"no space left on the device writing {ledger} (the ledger is unchanged)",
                 ExitCode.TEMP_FAIL,
             )
+        if "disk I/O error" in text:
+            return f"cannot write {ledger}: {text} (is the disk full?)", ExitCode.TEMP_FAIL
         if "readonly" in text or "unable to open" in text:
             return f"cannot write {ledger}: {text} (check PAPERMAIL_STATE_DIR)", ExitCode.CONFIG
     return None
