@@ -67,7 +67,7 @@ def main(
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(levelname)s %(message)s",
         stream=sys.stderr,
         force=True,
@@ -178,7 +178,9 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
-    parser.set_defaults(verbose=False, handler=None)
+    # Not verbose=False here: the -v action is shared with every sub-command (parents=), and a
+    # default set on it would reset a -v given before the command.
+    parser.set_defaults(handler=None)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     today = clock().astimezone(UTC).date()
 

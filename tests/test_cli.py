@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -48,10 +49,18 @@ def test_version_before_or_after_the_command(
     assert capsys.readouterr().out.startswith("papermail ")
 
 
-def test_verbose_after_the_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``papermail check -v`` is accepted, like ``papermail -v check``."""
-    assert main(["check", "-v"]) == 0
-    assert main(["-v", "check"]) == 0
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [(["check"], False), (["check", "-v"], True), (["-v", "check"], True)],
+)
+def test_verbose_before_or_after_the_command(
+    env: Path, argv: list[str], verbose: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``papermail check -v`` is ``papermail -v check``: debug logging either way."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", root.level)  # restored for the tests after this one
+    assert main(argv) == 0
+    assert (logging.getLogger().level == logging.DEBUG) is verbose
 
 
 @pytest.mark.parametrize("command", COMMANDS)
