@@ -9,11 +9,14 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.cli import main
+from pipeline.cli import FIRST_DAY, build_parser, main
 from pipeline.sources.sample import SAMPLE_DAY
 from tests.conftest import REPO, PapersServer, SmtpServer, free_port, no_sleep
 
@@ -83,6 +86,22 @@ def test_absurd_dates_are_usage_errors(day: str, capsys: pytest.CaptureFixture[s
     """Dates no source can have are refused by the parser (exit 2), never an OverflowError."""
     assert exit_of(["run", "--date", day])[0] == 2
     assert "--date" in capsys.readouterr().err
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=30) | st.dates().map(date.isoformat))
+def test_any_date_text_is_a_date_in_range_or_a_usage_error(text: str) -> None:
+    """Whatever follows --date: a day in the accepted range, or argparse's exit 2."""
+    parser = build_parser(lambda: datetime(2026, 11, 30, tzinfo=UTC))
+    outcome: date | int | str | None
+    try:
+        outcome = parser.parse_args(["fetch", f"--date={text}"]).date
+    except SystemExit as exc:
+        outcome = exc.code
+    if isinstance(outcome, date):
+        assert FIRST_DAY <= outcome <= date(2126, 12, 31)
+    else:
+        assert outcome == 2
 
 
 def test_check_path_and_subscribers_option_agree(
