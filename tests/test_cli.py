@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -16,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cli import FIRST_DAY, build_parser, main
+from pipeline.cli import FIRST_DAY, build_parser, main, progress_for
+from pipeline.models import DeliveryResult, DeliveryStatus
 from pipeline.sources.sample import SAMPLE_DAY
 from tests.conftest import REPO, PapersServer, SmtpServer, free_port, no_sleep
 
@@ -290,6 +292,25 @@ def test_outbox_mode_says_so_in_summary_report_and_progress(
     report = newest_report(env / "var")
     assert report["outbox"] is True
     assert report["transport"] == f"outbox {env / 'outbox'}/"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        """It is one, for the test."""
+        return True
+
+
+def test_the_progress_bar_says_outbox_mode() -> None:
+    """On a terminal too, the progress line says mail goes to files, and why."""
+    terminal = Terminal()
+    note = "written to outbox/ — PAPERMAIL_SMTP_HOST is not set"
+    bar = progress_for(terminal, outbox_note=note)
+    bar.start(1)
+    bar.advance(DeliveryResult("ada@example.org", SAMPLE_DAY, DeliveryStatus.SENT))
+    bar.finish()
+    assert f"1/1 — {note}" in terminal.getvalue()
 
 
 def test_the_demo_says_its_files_are_not_mail(
