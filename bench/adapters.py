@@ -151,18 +151,19 @@ def settings_for(
     concurrency: int,
 ) -> Settings:
     """Settings for a benchmark run; every URL and host is on 127.0.0.1."""
+    smtp: dict[str, Any] = {}  # SMTP settings only with a host (else they are a settings error)
+    if smtp_port:
+        smtp = {"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "smtp_security": "none"}
     return Settings(
         hf_api_url=hf_api_url,
         arxiv_api_url="http://127.0.0.1:9/unused",
         subscribers=subscribers,
         state_dir=state_dir,
         outbox=outbox,
-        smtp_host="127.0.0.1" if smtp_port else None,
-        smtp_port=smtp_port or 25,
-        smtp_security="none",
         from_address=FROM_ADDRESS,
         smtp_concurrency=concurrency,
         max_attempts=1,
+        **smtp,
     )
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,7 @@ class Sizes:
     memory_subscribers: int = 20_000
     rounds: int = 5
     profile: Path | None = None
+    startup_runs: int = 10
 
 
 QUICK = Sizes(
@@ -60,6 +63,7 @@ QUICK = Sizes(
     render_samples=4,
     memory_subscribers=150,
     rounds=1,
+    startup_runs=3,
 )
 
 
@@ -381,10 +385,62 @@ def quality(_sizes: Sizes) -> list[Row]:
     ]
 
 
+STARTUP_CASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("python -c pass (the floor)", ("-c", "pass")),
+    ("papermail --help", ("-m", "pipeline", "--help")),
+    ("papermail --version", ("-m", "pipeline", "--version")),
+    ("papermail check", ("-m", "pipeline", "check")),
+)
+
+
+def _startup_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERMAIL_")}
+    env["PAPERMAIL_SUBSCRIBERS"] = str(REPO / "subscribers")
+    return env
+
+
+def _startup_once(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, check=True, timeout=120
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def startup(sizes: Sizes) -> list[Row]:
+    """Section 6: how long the quick commands take from exec to exit.
+
+    Each case runs ``python -m pipeline ARGS`` in a fresh process, from an empty folder with a
+    clean ``PAPERMAIL_*`` environment (the example subscribers for ``check``): the median wall
+    time beside the CPU time (user + system, less disturbed by other load on the machine), and
+    ``python -c pass`` as the floor no command can beat.
+    """
+    rows = []
+    env = _startup_environment()
+    with tempfile.TemporaryDirectory(prefix="papermail-bench-") as tmp:
+        for case, args in STARTUP_CASES:
+            _startup_once(args, Path(tmp), env)  # warm the file cache, as a second call would
+            runs = [_startup_once(args, Path(tmp), env) for _ in range(sizes.startup_runs)]
+            walls = [w for w, _ in runs]
+            cpus = [c for _, c in runs]
+            spread = f"{len(runs)} runs, wall min {min(walls) * 1000:.0f} ms"
+            rows.append(
+                Row("startup", case, "wall", round(statistics.median(walls) * 1000), "ms", spread)
+            )
+            rows.append(Row("startup", case, "cpu", round(statistics.median(cpus) * 1000), "ms"))
+    return rows
+
+
 SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {
     "e2e": end_to_end,
     "ranking": ranking_scale,
     "rendering": rendering_steps,
     "memory": memory,
     "quality": quality,
+    "startup": startup,
 }

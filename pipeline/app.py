@@ -28,6 +28,7 @@ from pipeline.lock import run_lock
 from pipeline.models import Day, DeliveryStatus, Digest, RunReport, Subscriber
 from pipeline.planning import Archive, digest_for, gather_covered
 from pipeline.rendering import Renderer
+from pipeline.report import finish_report
 from pipeline.settings import Settings, from_address_warning
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day
@@ -106,6 +107,7 @@ def run_batch(
     A real run holds the state directory's lock throughout, so an overlapping run exits at once
     (``LockedError``, exit 75); a dry run takes no lock and leaves the ledger untouched.
     """
+    started = clock.now()
     lock: AbstractContextManager[object] = (
         nullcontext() if dry_run else run_lock(settings.state_dir)
     )
@@ -134,7 +136,7 @@ def run_batch(
             )
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),
-            from_address=settings.from_address,
+            from_address=settings.from_email,
             unsubscribe_url=settings.unsubscribe_url,
             concurrency=settings.smtp_concurrency,
             retry=delivery.Retry(
@@ -169,6 +171,9 @@ def run_batch(
             )
         finally:
             ledger.close()
+        report = finish_report(
+            report, settings=settings, started=started, exit_code=exit_code_for(report)
+        )
         log.info("run report: %s", write_report(settings.state_dir, report))
         return report
 

@@ -1,31 +1,56 @@
 """The ``papermail`` command: parses arguments, calls one library function, prints, and maps errors
 to SPEC's exit codes. The only module that prints or reads ``sys.argv``.
+
+Each command imports what it needs when it runs (numpy, scipy, premailer, lxml, dkim and httpx only
+where used), so ``--help``, ``--version`` and ``check`` answer at once.
 """
 
+# ruff: noqa: PLC0415 (imports inside functions keep start-up fast: see the docstring)
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import dataclasses
+import errno
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
-from pipeline import __version__, app, engine, planning
+from pipeline import __version__
 from pipeline.clock import SYSTEM_CLOCK, Clock
-from pipeline.errors import ExitCode, PapermailError
-from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
-from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
-from pipeline.settings import Settings, load_settings
-from pipeline.sources.sample import SAMPLE_DAY, sample_client
-from pipeline.subscribers import load_subscribers
+from pipeline.errors import ExitCode, PapermailError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from pipeline import engine
+    from pipeline.models import DeliveryResult, Digest, RunReport
+    from pipeline.settings import Settings
 
 log = logging.getLogger("papermail")
+
+#: The days a command accepts: none before arXiv opened (August 1991), and none a century ahead
+#: (a typo, and near ``date.max`` the catch-up's date arithmetic would overflow).
+FIRST_DAY = date(1991, 8, 1)
+LATEST_AHEAD = timedelta(days=36525)
+
+EXIT_CODES = """\
+exit codes (what cron should do):
+  0   all done
+  1   unexpected error (a bug: report it with the -v output)
+  2   usage error (fix the command line)
+  65  invalid subscriber data; the others were still served (fix the file; `papermail check`)
+  67  a recipient was refused permanently (5xx; recorded, not retried)
+  69  a paper source or the SMTP server was unavailable (the next run retries)
+  75  deliveries failed transiently or are uncertain, another run holds the lock, or the disk is
+      full (the next run retries; uncertain ones only with --resend-uncertain)
+  78  invalid settings, or a state directory that cannot be written (fix the configuration)
+where several apply, the first of 78, 69, 75, 67, 65 wins."""
 
 
 def main(
@@ -42,15 +67,26 @@ def main(
         clock = Clock.waiting_with(sleep, now=clock.now, monotonic=clock.monotonic)
     parser = build_parser(clock)
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:  # bare `papermail`: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(levelname)s %(message)s",
         stream=sys.stderr,
         force=True,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # its parse notes are not ours
+    return _run_command(args, clock)
+
+
+def _run_command(args: argparse.Namespace, clock: Clock) -> int:
+    """Load the settings, run the command's handler, and turn every failure into its exit code."""
+    settings: Settings | None = None
     try:
+        from pipeline.settings import load_settings
+
         settings = load_settings()
         return int(args.handler(args, settings, clock))
     except PapermailError as exc:
@@ -59,56 +95,163 @@ def main(
     except KeyboardInterrupt:
         print("papermail: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the last resort: one line, the traceback only with --verbose
-        log.debug("unexpected error", exc_info=True)
-        print(
-            f"papermail: unexpected error: {type(exc).__name__}: {exc} (rerun with -v for details)",
-            file=sys.stderr,
-        )
-        return ExitCode.UNEXPECTED
+    except BrokenPipeError:  # `papermail fetch | head`: the reader has all it wanted
+        _silence_stdout()
+        return ExitCode.OK
+    except Exception as exc:
+        known = _system_failure(exc, settings)
+        if known is None:  # the last resort: one line, the traceback only with --verbose
+            log.debug("unexpected error", exc_info=True)
+            known = (
+                f"unexpected error: {type(exc).__name__}: {exc} (rerun with -v for details)",
+                ExitCode.UNEXPECTED,
+            )
+        message, code = known
+        prefix = "papermail: " if code == ExitCode.UNEXPECTED else "papermail: error: "
+        print(prefix + message, file=sys.stderr)
+        return code
+
+
+@contextlib.contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    """Printing to a reader that went away (a closed pipe) ends the output, not the command."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (a test's capture)
+        pass
+
+
+def _system_failure(exc: Exception, settings: Settings | None) -> tuple[str, int] | None:
+    """A state directory that cannot be written (78) or a full disk (75), with the path.
+
+    SQLite says "database or disk is full" without a path or errno: the ledger is the file it
+    was writing, and its transaction was rolled back, so the ledger is as before.
+    """
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+        where = exc.filename or (settings.state_dir if settings else "?")
+        return f"cannot use {where}: {what} (check PAPERMAIL_STATE_DIR)", ExitCode.CONFIG
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = exc.filename or (settings.state_dir if settings else "?")
+        return f"no space left on the device writing {where}", ExitCode.TEMP_FAIL
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 and isinstance(exc, sqlite3.OperationalError) and settings is not None:
+        ledger = settings.state_dir / "ledger.sqlite3"
+        text = str(exc)
+        if "disk is full" in text:
+            return (
+                f"no space left on the device writing {ledger} (the ledger is unchanged)",
+                ExitCode.TEMP_FAIL,
+            )
+        if "disk I/O error" in text:
+            return f"cannot write {ledger}: {text} (is the disk full?)", ExitCode.TEMP_FAIL
+        if "readonly" in text or "unable to open" in text:
+            return f"cannot write {ledger}: {text} (check PAPERMAIL_STATE_DIR)", ExitCode.CONFIG
+    return None
 
 
 def build_parser(clock: Clock) -> argparse.ArgumentParser:
-    """The argument parser with one sub-command per SPEC command."""
+    """The argument parser with one sub-command per SPEC command.
+
+    The global options (-v, -V, --help) are accepted before and after the command.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,  # so a sub-command does not reset what was given before it
+        help="debug logging on stderr (tracebacks of unexpected errors)",
+    )
+    common.add_argument("-V", "--version", action="version", version=f"papermail {__version__}")
     parser = argparse.ArgumentParser(
         prog="papermail",
-        description="A personal daily research-papers newsletter: gather, rank, render, send.",
-        epilog="Settings come from PAPERMAIL_* environment variables and .env (see README).",
+        description="A personal daily research-papers newsletter: gather, rank, render, send. "
+        "Without a command, this help (exit 2).",
+        epilog="Settings come from PAPERMAIL_* environment variables and .env "
+        "(docs/settings.md).\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"papermail {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    yesterday = clock.now().astimezone(UTC).date() - timedelta(days=1)
+    # Not verbose=False here: the -v action is shared with every sub-command (parents=), and a
+    # default set on it would reset a -v given before the command.
+    parser.set_defaults(handler=None)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    today = clock.now().astimezone(UTC).date()
 
-    def day_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--date",
-            type=_date,
-            default=yesterday,
-            metavar="YYYY-MM-DD",
-            help=f"Daily Papers day in UTC (default: yesterday, {yesterday.isoformat()})",
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
         )
 
-    p = sub.add_parser(
-        "run",
-        help="the daily batch: gather, rank, render and send",
-        description="Gather the day's papers, rank them for every active subscriber, "
-        "render and send each digest; print a summary and write a JSON report.",
+    _add_daily_commands(command, today)
+    _add_setup_commands(command, today)
+    return parser
+
+
+Command = Callable[[str, str, str], argparse.ArgumentParser]
+
+
+def _day_option(p: argparse.ArgumentParser, today: date) -> None:
+    yesterday = today - timedelta(days=1)
+    p.add_argument(
+        "--date",
+        type=lambda text: _date(text, latest=today + LATEST_AHEAD),
+        default=yesterday,
+        metavar="YYYY-MM-DD",
+        help=f"Daily Papers day in UTC (default: yesterday, {yesterday.isoformat()})",
     )
-    day_option(p)
+
+
+def _subscribers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--subscribers",
         type=Path,
         metavar="PATH",
-        help="a YAML file or directory (default: PAPERMAIL_SUBSCRIBERS)",
+        help="a subscriber YAML file or a directory of them "
+        "(default: PAPERMAIL_SUBSCRIBERS, else subscribers/)",
     )
+
+
+def _only_option(p: argparse.ArgumentParser, *aliases: str) -> None:
     p.add_argument(
         "--only",
+        *aliases,
+        dest="only",
         action="append",
         default=[],
         metavar="EMAIL",
-        help="serve only this subscriber (repeatable)",
+        help="only this subscriber (repeatable; default: every active subscriber)",
     )
+
+
+def _add_daily_commands(command: Command, today: date) -> None:
+    """run, fetch, explain, preview: the commands about one day's papers."""
+
+    p = command(
+        "run",
+        "the daily batch: gather, rank, render and send",
+        "Gather the day's papers, rank them for every active subscriber, render and send each "
+        "digest; print a summary and write a JSON report into PAPERMAIL_STATE_DIR/reports/.",
+    )
+    _day_option(p, today)
+    _subscribers_option(p)
+    _only_option(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -128,39 +271,41 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser(
+    p = command(
         "fetch",
-        help="gather and archive the day's papers; print them as JSON",
-        description="Gather the day's papers (from the archive unless --refresh) "
-        "and print them as a JSON array.",
+        "gather and archive the day's papers; print them as JSON",
+        "Gather the day's papers (from the archive unless --refresh) and print them as a JSON "
+        "array on stdout. The subscribers' arXiv categories decide which arXiv papers join.",
     )
-    day_option(p)
+    _day_option(p, today)
+    _subscribers_option(p)
     p.add_argument("--refresh", action="store_true", help="fetch again even if the day is archived")
     p.set_defaults(handler=cmd_fetch)
 
-    p = sub.add_parser(
+    p = command(
         "explain",
-        help="show the digest one subscriber would get, with reasons",
-        description="Show the digest EMAIL would get for the day, in order, "
-        "with score and reasons. Sends nothing.",
+        "show the digest one subscriber would get, with reasons",
+        "Show the digest EMAIL would get for the day, in order, with score and reasons. "
+        "Sends nothing, changes nothing.",
     )
-    p.add_argument("email", metavar="EMAIL")
-    day_option(p)
-    p.add_argument("--subscribers", type=Path, metavar="PATH", help="a YAML file or directory")
+    p.add_argument(
+        "email", metavar="EMAIL", help="the subscriber's address, as in their subscriber file"
+    )
+    _day_option(p, today)
+    _subscribers_option(p)
     p.add_argument(
         "--json", action="store_true", help="print a JSON array of {id, title, score, reasons}"
     )
     p.set_defaults(handler=cmd_explain)
 
-    p = sub.add_parser(
+    p = command(
         "preview",
-        help="render every subscriber's email to files, send nothing",
-        description="Render each subscriber's email to DIR/<slug>.html and .txt "
-        "plus an index.html.",
+        "render every subscriber's email to files, send nothing",
+        "Render each subscriber's email to DIR/<slug>.html and .txt plus an index.html.",
     )
-    day_option(p)
-    p.add_argument("--subscriber", metavar="EMAIL", help="only this subscriber")
-    p.add_argument("--subscribers", type=Path, metavar="PATH", help="a YAML file or directory")
+    _day_option(p, today)
+    _only_option(p, "--subscriber")
+    _subscribers_option(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -177,54 +322,95 @@ def build_parser(clock: Clock) -> argparse.ArgumentParser:
     p.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_PORT,
+        default=8000,
         metavar="N",
-        help=f"port for --serve (default: {DEFAULT_PORT})",
+        help="port for --serve (default: 8000)",
     )
     p.set_defaults(handler=cmd_preview)
 
-    p = sub.add_parser(
+
+def _add_setup_commands(command: Command, today: date) -> None:
+    """check, demo, init, send-test: the commands that help set papermail up."""
+    p = command(
         "check",
-        help="validate subscriber files",
-        description="Validate subscriber files; print each problem as file:line: field: message.",
+        "validate subscriber files",
+        "Validate subscriber files; print each problem as file:line: field: message.",
     )
+    _subscribers_option(p)
     p.add_argument(
         "path",
         nargs="?",
         type=Path,
         metavar="PATH",
-        help="a YAML file or directory (default: PAPERMAIL_SUBSCRIBERS)",
+        help="the same as --subscribers PATH (kept for older scripts)",
     )
     p.set_defaults(handler=cmd_check)
 
-    p = sub.add_parser(
+    p = command(
         "demo",
-        help="the whole pipeline on the bundled sample day, offline, into the outbox",
-        description="Run the whole pipeline on the bundled sample day (no network) and deliver "
-        "to the outbox directory as .eml files.",
+        "the whole pipeline on the bundled sample day, offline, into the outbox",
+        "Run the whole pipeline on the bundled sample day (no network) and deliver to the "
+        "outbox directory (PAPERMAIL_OUTBOX, default outbox/) as .eml files.",
     )
+    _subscribers_option(p)
     p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser(
+    p = command(
+        "init",
+        "write a commented subscriber file for EMAIL",
+        "Write a commented subscriber file for EMAIL into the subscribers directory "
+        "(never overwrites); edit it, then `papermail check`.",
+    )
+    p.add_argument("email", metavar="EMAIL", help="the new subscriber's address")
+    _subscribers_option(p)
+    p.set_defaults(handler=cmd_init)
+
+    p = command(
+        "send-test",
+        "send one real digest to ADDRESS, to prove the mail settings",
+        "Render one real digest (that subscriber's with --only, else the bundled sample day's "
+        "for a sample profile) and send it to ADDRESS through the configured transport (SMTP, "
+        "or the outbox without PAPERMAIL_SMTP_HOST). Prints the server's reply; writes nothing "
+        "to the ledger.",
+    )
+    p.add_argument("address", metavar="ADDRESS", help="where the test digest goes")
+    p.add_argument(
+        "--only",
+        "--subscriber",
+        dest="only",
+        metavar="EMAIL",
+        help="render this subscriber's digest for --date (default: the sample day's digest)",
+    )
+    _day_option(p, today)
+    _subscribers_option(p)
+    p.set_defaults(handler=cmd_send_test)
+
+    p = command(
         "schema",
-        help="print the JSON Schema of a subscriber file (for editors)",
-        description="Print the JSON Schema of a subscriber file, generated from the model "
-        "`check` uses. Save it (papermail schema > subscriber.schema.json) and put "
+        "print the JSON Schema of a subscriber file (for editors)",
+        "Print the JSON Schema of a subscriber file, generated from the model `check` uses. "
+        "Save it (papermail schema > subscriber.schema.json) and put "
         "`# yaml-language-server: $schema=subscriber.schema.json` at the top of a subscriber "
         "file: editors with YAML support then check it while you type.",
     )
     p.set_defaults(handler=cmd_schema)
-    return parser
 
 
-def _date(text: str) -> date:
+def _date(text: str, *, latest: date) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if not FIRST_DAY <= day <= latest:
+        raise argparse.ArgumentTypeError(
+            f"{text} is out of range ({FIRST_DAY.isoformat()} to {latest.isoformat()})"
+        )
+    return day
 
 
 def _http_client(settings: Settings) -> httpx.Client:
+    import httpx  # only the commands that fetch pay for it
+
     return httpx.Client(
         timeout=settings.http_timeout,
         headers={"User-Agent": f"papermail/{__version__}"},
@@ -232,16 +418,21 @@ def _http_client(settings: Settings) -> httpx.Client:
     )
 
 
-def _with_subscribers(settings: Settings, path: Path | None) -> Settings:
+def _subscribers(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with ``--subscribers PATH`` (or ``check PATH``) applied."""
+    path = getattr(args, "path", None) or getattr(args, "subscribers", None)
     return settings.model_copy(update={"subscribers": path}) if path else settings
 
 
 # --- commands ------------------------------------------------------------------------------------
+# Each imports the library side it needs when it runs (see the module docstring).
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail run"""
-    settings = _with_subscribers(settings, args.subscribers)
+    from pipeline import app
+
+    settings = _subscribers(settings, args)
     with _http_client(settings) as client:
         report = app.run_batch(
             settings,
@@ -252,14 +443,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
             dry_run=args.dry_run,
             resend_uncertain=args.resend_uncertain,
             retry_failed=args.retry_failed,
-            progress=progress_for(sys.stderr),
+            progress=progress_for(sys.stderr, outbox_note=_outbox_note(settings)),
         )
-    print_summary(report)
+    with _reader_may_leave():  # `papermail run | head`: the run's exit code still counts
+        print_summary(report)
     return app.exit_code_for(report)
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail fetch"""
+    import json
+
+    from pipeline import app
+
+    settings = _subscribers(settings, args)
     with _http_client(settings) as client:
         day = app.gather(
             settings,
@@ -270,7 +467,7 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
             refresh=args.refresh,
         )
     json.dump([p.to_json() for p in day.papers], sys.stdout, ensure_ascii=False, indent=2)
-    print()
+    print(flush=True)
     log.info(
         "%d papers for %s%s",
         len(day.papers),
@@ -282,7 +479,11 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
 
 def cmd_explain(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail explain"""
-    settings = _with_subscribers(settings, args.subscribers)
+    import json
+
+    from pipeline import app, planning
+
+    settings = _subscribers(settings, args)
     with _http_client(settings) as client:
         digest = app.explain(settings, args.email, day=args.date, client=client, clock=clock)
     if args.json:
@@ -298,8 +499,16 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
 
 def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail preview"""
-    settings = _with_subscribers(settings, args.subscribers)
+    from pipeline import app
+    from pipeline.preview import PreviewServer, render_previews
+    from pipeline.subscribers import load_subscribers
+
+    settings = _subscribers(settings, args)
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
+    chosen = app.select(subscriber_set, args.only)  # an unknown --only fails before gathering
+    only = args.only[0] if len(args.only) == 1 else None
+    if args.serve and len(args.only) > 1:
+        raise UsageError("preview --serve takes one --only EMAIL (or none for everyone)")
     categories = app.categories_of(subscriber_set.subscribers)
     with _http_client(settings) as client:
         gather = partial(app.gather, settings, client=client, clock=clock, categories=categories)
@@ -308,8 +517,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
             settings,
             day=day,
             out=args.out,
-            only=args.subscriber,
-            subscriber_set=subscriber_set,
+            subscriber_set=dataclasses.replace(subscriber_set, subscribers=chosen),
             gather=gather,  # the earlier days the digests cover, as a run gathers them
         )
     for problem in preview.problems:
@@ -318,7 +526,7 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
         print(f"{args.out / entry.html_file}  {entry.papers} papers  {entry.subscriber.email}")
     if args.serve:
         server = PreviewServer.for_settings(
-            settings, day=day, out=args.out, only=args.subscriber, port=args.port
+            settings, day=day, out=args.out, only=only, port=args.port
         )
         print(
             f"serving {server.url} (renders again on every template or subscriber change; "
@@ -331,9 +539,11 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     return ExitCode.DATA_ERR if preview.problems else ExitCode.OK
 
 
-def cmd_check(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
+def cmd_check(args: argparse.Namespace, settings: Settings, _clock: Clock) -> int:
     """papermail check"""
-    path = args.path or settings.subscribers
+    from pipeline.subscribers import load_subscribers
+
+    path = _subscribers(settings, args).subscribers
     subscriber_set = load_subscribers(path)
     for problem in subscriber_set.problems:
         print(problem)
@@ -348,16 +558,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings, clock: Clock) -> int
     return ExitCode.OK
 
 
-def cmd_schema(_args: argparse.Namespace, _settings: Settings, _clock: Clock) -> int:
-    """papermail schema"""
-    from pipeline.subscribers import subscriber_schema  # noqa: PLC0415 (only this command)
-
-    print(json.dumps(subscriber_schema(), indent=2, ensure_ascii=False))
-    return ExitCode.OK
-
-
 def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail demo"""
+    from pipeline import app
+    from pipeline.models import DeliveryStatus, slug_of
+    from pipeline.sources.sample import SAMPLE_DAY, sample_client
+
+    settings = _subscribers(settings, args)
     # The demo keeps its own state (under <state>/demo) and forgets what it sent last time, so it
     # can be run again and again without touching the real ledger.
     demo_settings = settings.model_copy(
@@ -376,27 +583,81 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
             clock=clock,
             progress=progress_for(sys.stderr),
         )
-    print_summary(report)
-    for result in report.results:
-        if result.status is DeliveryStatus.SENT:
-            print(f"  {settings.outbox / f'{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml'}")
+    with _reader_may_leave():
+        print_summary(report, outbox_reason="the demo never sends mail")
+        for result in report.results:
+            if result.status is DeliveryStatus.SENT:
+                eml = f"{SAMPLE_DAY.isoformat()}-{slug_of(result.email)}.eml"
+                print(f"  {settings.outbox / eml}")
     return app.exit_code_for(report)
+
+
+def cmd_schema(_args: argparse.Namespace, _settings: Settings, _clock: Clock) -> int:
+    """papermail schema"""
+    import json
+
+    from pipeline.subscribers import subscriber_schema
+
+    with _reader_may_leave():
+        print(json.dumps(subscriber_schema(), indent=2, ensure_ascii=False))
+    return ExitCode.OK
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings, _clock: Clock) -> int:
+    """papermail init"""
+    from pipeline.firststeps import init_subscriber
+
+    path = init_subscriber(_subscribers(settings, args).subscribers, args.email)
+    print(path)
+    print(
+        f"written; edit its topics, then `papermail check` and `papermail explain {args.email}`",
+        file=sys.stderr,
+    )
+    return ExitCode.OK
+
+
+def cmd_send_test(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
+    """papermail send-test"""
+    from pipeline.firststeps import send_test
+
+    settings = _subscribers(settings, args)
+    with _http_client(settings) as client:
+        sent = send_test(
+            settings, args.address, only=args.only, day=args.date, client=client, clock=clock
+        )
+    print(f"{sent.message_id} to {args.address} via {sent.transport}: {sent.reply}")
+    print(f"  {sent.papers} paper(s) from {sent.what}; nothing was written to the ledger")
+    return ExitCode.OK
+
+
+def _outbox_note(settings: Settings) -> str | None:
+    from pipeline.report import outbox_note
+
+    return outbox_note(settings)
 
 
 # --- output --------------------------------------------------------------------------------------
 
 
-def progress_for(stream: TextIO) -> engine.Progress:
-    """A progress bar on a terminal; one log line per subscriber otherwise (cron, pipes)."""
-    return TerminalProgress(stream) if stream.isatty() else LogProgress()
+def progress_for(stream: TextIO, *, outbox_note: str | None = None) -> engine.Progress:
+    """A progress bar on a terminal; one log line per subscriber otherwise (cron, pipes).
+
+    ``outbox_note`` (outbox mode) is said on the progress line, so nobody mistakes files for mail.
+    """
+    if stream.isatty():
+        return TerminalProgress(stream, note=outbox_note)
+    return LogProgress(note=outbox_note)
 
 
 class LogProgress:
     """One log line per subscriber, for logs that are read later."""
 
+    def __init__(self, *, note: str | None = None) -> None:
+        self.note = note
+
     def start(self, total: int) -> None:
-        """Say how many subscribers the run serves."""
-        log.info("serving %d subscriber(s)", total)
+        """Say how many subscribers the run serves (and that mail goes to files, if it does)."""
+        log.info("serving %d subscriber(s)%s", total, f"; {self.note}" if self.note else "")
 
     def advance(self, result: DeliveryResult) -> None:
         """Log one subscriber's result."""
@@ -412,8 +673,9 @@ class TerminalProgress:
 
     WIDTH = 30
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, note: str | None = None) -> None:
         self.stream = stream
+        self.note = note
         self.total = 0
         self.done = 0
         self.failed = 0
@@ -428,9 +690,9 @@ class TerminalProgress:
 
     def advance(self, result: DeliveryResult) -> None:
         """Count one result and redraw."""
-        self.done += 1
-        if result.status in FAILURES:
+        if result.status.value in FAILURES:
             self.failed += 1
+        self.done += 1
         self._draw()
 
     def finish(self) -> None:
@@ -444,7 +706,8 @@ class TerminalProgress:
         filled = self.WIDTH * self.done // self.total if self.total else self.WIDTH
         bar = "#" * filled + "-" * (self.WIDTH - filled)
         failed = f", {self.failed} failed" if self.failed else ""
-        self.stream.write(f"\r\x1b[Ksending [{bar}] {self.done}/{self.total}{failed}")
+        note = f" — {self.note}" if self.note else ""
+        self.stream.write(f"\r\x1b[Ksending [{bar}] {self.done}/{self.total}{failed}{note}")
         self.stream.flush()
 
 
@@ -461,45 +724,57 @@ class _ClearLine(logging.Filter):
         return True
 
 
-FAILURES = (
-    DeliveryStatus.FAILED_PERMANENT,
-    DeliveryStatus.FAILED_TRANSIENT,
-    DeliveryStatus.UNCERTAIN,
-)
-SUMMARY_ROWS = (
-    ("sent", DeliveryStatus.SENT),
-    ("dry run (not sent)", DeliveryStatus.DRY_RUN),
-    ("already sent", DeliveryStatus.ALREADY_SENT),
-    ("nothing to send", DeliveryStatus.NOTHING_TO_SEND),
-    ("skipped", DeliveryStatus.SKIPPED),
-    ("failed permanently", DeliveryStatus.FAILED_PERMANENT),
-    ("failed transiently", DeliveryStatus.FAILED_TRANSIENT),
-    ("uncertain", DeliveryStatus.UNCERTAIN),
-)
+FAILURES = ("failed_permanent", "failed_transient", "uncertain")
+LABELS = {
+    "sent": "sent",
+    "dry_run": "dry run (not sent)",
+    "already_sent": "already sent",
+    "nothing_to_send": "nothing to send",
+    "skipped": "skipped",
+    "failed_permanent": "failed permanently",
+    "failed_transient": "failed transiently",
+    "uncertain": "uncertain",
+}
 
 
-def print_summary(report: RunReport) -> None:
-    """The end-of-run table on stdout, then one line per digest that did not go out."""
+def print_summary(
+    report: RunReport, *, outbox_reason: str = "PAPERMAIL_SMTP_HOST is not set"
+) -> None:
+    """What happened, on stdout: the rows that are not zero, where mail went, what did not go out.
+
+    Zero counts are left out; a run that served nobody says so in words.
+    """
     mode = " (dry run)" if report.dry_run else ""
     print(
         f"papermail run for {report.day.isoformat()}{mode}: "
         f"{report.papers_gathered} papers gathered"
     )
-    for label, status in SUMMARY_ROWS:
-        print(f"  {label:<24}{report.count(status):>6}")
-    print(f"  {'invalid subscribers':<24}{report.invalid_subscribers:>6}")
-    print(f"  {'skipped upstream items':<24}{len(report.skipped_items):>6}")
-    if report.missing_days:
-        print(f"days not gathered yet (digests wait for them): {_days(report.missing_days)}")
-    problems = [r for r in report.results if r.status in FAILURES]
+    if report.transport and not report.dry_run:
+        where = report.transport
+        if report.outbox:
+            where = f"written to {where.removeprefix('outbox ')} — {outbox_reason}"
+        print(f"  mail: {where}")
+    rows = [(LABELS.get(status, status), n) for status, n in report.counts().items()]
+    rows += [
+        ("invalid subscribers", report.invalid_subscribers),
+        ("skipped upstream items", len(report.skipped_items)),
+    ]
+    rows = [(label, n) for label, n in rows if n]
+    for label, n in rows:
+        print(f"  {label:<24}{n:>6}")
+    if not report.results:
+        print("  no subscriber to serve")
+    problems = [r for r in report.results if r.status.value in FAILURES]
     if problems:
         print("not delivered:")
     for result in problems:
         print(f"  {result.email}: {result.status.value}: {result.detail}")
-
-
-def _days(days: Sequence[date]) -> str:
-    return ", ".join(d.isoformat() for d in days)
+    if report.missing_days:
+        print(f"days not gathered yet (digests wait for them): {_days(report.missing_days)}")
+    if report.stopped:
+        print(f"stopped early: {report.stopped}")
+    if report.duration is not None:
+        print(f"  took {report.duration:.1f} s; exit code {report.exit_code}")
 
 
 def print_digest(digest: Digest) -> None:
@@ -516,3 +791,7 @@ def print_digest(digest: Digest) -> None:
         print(f"{rank:>2}. [{scored.score:6.2f}] {scored.paper.title} ({scored.paper.id})")
         for reason in scored.reasons:
             print(f"      - {reason}")
+
+
+def _days(days: Sequence[date]) -> str:
+    return ", ".join(d.isoformat() for d in days)

@@ -7,6 +7,7 @@
     ├── SettingsError              exit 78  a PAPERMAIL_* variable is missing or invalid
     ├── SourceError                exit 69  a paper source failed after retries (URL, status)
     ├── TemplateError              exit 1   a template does not compile (carries file and line)
+    ├── DeliveryError              exit 69  ``send-test``'s message was refused or not delivered
     └── LockedError                exit 75  another run holds the state directory's lock
 
 Foreign exceptions (httpx, yaml, aiosmtplib, jinja2, pydantic) are translated into these at the one
@@ -101,6 +102,13 @@ class SourceError(PapermailError):
 
 class TemplateError(PapermailError):
     """A template failed to compile or render; the message names the template file and line."""
+
+
+class DeliveryError(PapermailError):
+    """A single message (``papermail send-test``) could not be delivered; the run's own
+    deliveries are recorded per subscriber instead."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class LockedError(PapermailError):

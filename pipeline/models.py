@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,6 +255,7 @@ class DeliveryResult:
     attempts: int = 0  # delivery attempts made by this run
     covers: tuple[date, ...] = ()  # the days whose papers the digest draws on (catch-up, weekly)
     waiting: tuple[date, ...] = ()  # days it should cover, not gathered yet: a later digest will
+    message_id: str = ""  # the Message-ID of the digest, when it was delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +272,12 @@ class RunReport:
     warnings: tuple[str, ...] = field(default=())
     stopped: str = ""  # why the run stopped early (a signal, the server refusing the run), if so
     stop_code: int = 0  # the exit code that stop means (130, 143, 78, 69), 0 when not stopped
+    started: datetime | None = None  # when the command started (UTC)
+    finished: datetime | None = None  # when the report was written (UTC)
+    exit_code: int | None = None  # what the command exits with
+    version: str = ""  # papermail's version
+    transport: str = ""  # where mail went: an smtp:// URL without credentials, or the outbox
+    outbox: bool = False  # True when mail went to the outbox (no PAPERMAIL_SMTP_HOST)
 
     def count(self, status: DeliveryStatus) -> int:
         """How many subscribers ended with ``status``."""
@@ -281,10 +288,28 @@ class RunReport:
         """The days some digest waits for: they could not be gathered (oldest first)."""
         return tuple(sorted({d for r in self.results for d in r.waiting}))
 
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started is None or self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+    def counts(self) -> dict[str, int]:
+        """Every status that happened at least once, with its count, in the enum's order."""
+        return {s.value: n for s in DeliveryStatus if (n := self.count(s))}
+
     def to_json(self) -> dict[str, Any]:
         """The report as written to ``<state>/reports/``."""
         return {
             "day": self.day.isoformat(),
+            "version": self.version,
+            "started": self.started.isoformat() if self.started else None,
+            "finished": self.finished.isoformat() if self.finished else None,
+            "duration_s": None if self.duration is None else round(self.duration, 3),
+            "exit_code": self.exit_code,
+            "transport": self.transport,
+            "outbox": self.outbox,
             "dry_run": self.dry_run,
             "papers_gathered": self.papers_gathered,
             "summary": {s.value: self.count(s) for s in DeliveryStatus}
@@ -302,6 +327,7 @@ class RunReport:
                     "attempts": r.attempts,
                     "covers": [d.isoformat() for d in r.covers],
                     "waiting": [d.isoformat() for d in r.waiting],
+                    "message_id": r.message_id or None,
                 }
                 for r in self.results
             ],

@@ -19,6 +19,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pipeline.app import archive_of, ledger_path, select
 from pipeline.errors import PapermailError
@@ -224,6 +225,11 @@ class PreviewServer:
         )
 
     @property
+    def port(self) -> int:
+        """The port served on (the one the system chose, for port 0)."""
+        return int(self._httpd.server_address[1])
+
+    @property
     def url(self) -> str:
         """Where the index is served."""
         return f"http://{HOST}:{self._httpd.server_address[1]}/"
@@ -283,6 +289,9 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Answer with the file, or with the rendering error while there is one."""
+        if refusal := self._refusal():
+            self.send_error(400, refusal)
+            return
         error = self.preview.refresh()
         if error is None:
             super().do_GET()
@@ -297,6 +306,19 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _refusal(self) -> str | None:
+        """Why the request is refused: a Host that is not this server (a DNS-rebinding page in
+        the browser could otherwise read the previews), or a path no file can have (NUL)."""
+        port = self.preview.port
+        host = (self.headers.get("Host") or "").strip().lower()
+        names = ("127.0.0.1", "localhost")
+        allowed = {f"{name}:{port}" for name in names} | (set(names) if port == 80 else set())
+        if host not in allowed:
+            return "unexpected Host header"
+        if "\x00" in unquote(self.path):
+            return "bad path"
+        return None
 
     def end_headers(self) -> None:
         """Never let the browser cache a preview: a reload must show the latest rendering."""

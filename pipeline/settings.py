@@ -1,32 +1,55 @@
 """Settings from ``PAPERMAIL_*`` environment variables and ``.env`` (pydantic-settings).
 
 Built once by the CLI and passed down explicitly; no module reads the environment on its own.
+Every value is checked here, at start: an invalid value, SMTP settings without a host, or an
+unknown ``PAPERMAIL_*`` variable is a ``SettingsError`` (exit 78) that names the variable and never
+shows a secret. An empty value means unset, for every variable.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from dotenv import dotenv_values  # pydantic-settings' own .env reader
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import SettingsError
 
 ENV_PREFIX = "PAPERMAIL_"
+ENV_FILE = ".env"
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
 #: The templates that ship with the checkout (``templates/`` beside ``pipeline/``).
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The files a templates folder must hold (the renderer's HTML_TEMPLATE and TEXT_TEMPLATE).
+TEMPLATE_FILES = ("digest.mjml.j2", "digest.txt.j2")
+#: Settings that only mean something when mail goes to an SMTP server.
+SMTP_ONLY = ("smtp_port", "smtp_security", "smtp_username", "smtp_password")
+
+_DOMAIN = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_URI_UNSAFE = re.compile(r"[\s<>,\"'\\\x00-\x1f\x7f]")
 
 
 class Settings(BaseSettings):
-    """Every setting of SPEC.md, typed; see the README's settings table."""
+    """Every setting of SPEC.md, typed and checked; see docs/settings.md."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
+        env_ignore_empty=True,
         extra="ignore",
         frozen=True,
     )
@@ -46,22 +69,69 @@ class Settings(BaseSettings):
     unsubscribe_url: str | None = None
     preferences_url: str | None = None  # the email's footer: where subscribers change topics
     smtp_concurrency: int = Field(default=4, ge=1, le=64)
-    smtp_rate: float | None = Field(default=None, gt=0)
+    smtp_rate: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_attempts: int = Field(default=5, ge=1, le=20)
-    http_timeout: float = Field(default=30.0, gt=0)
-    smtp_timeout: float = Field(default=60.0, gt=0)
+    http_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    smtp_timeout: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
 
+    @field_validator("from_address")
+    @classmethod
+    def _from_address(cls, value: str) -> str:
+        """An address with a domain (``a@b.org`` or ``Name <a@b.org>``); kept as written."""
+        from_address_parts(value)
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _unsubscribe_url(cls, value: str | None) -> str | None:
+        """One https URI with ``{email}``: it goes into List-Unsubscribe between ``<`` and ``>``."""
+        if value is None:
+            return None
+        if "{email}" not in value:
+            raise ValueError("must contain {email} (where the subscriber's address goes)")
+        if _URI_UNSAFE.search(value):
+            raise ValueError("must be one URI: no spaces, quotes, commas, '<' or '>'")
+        parts = urlsplit(value.replace("{email}", "x"))
+        if parts.scheme.lower() != "https" or not parts.hostname:
+            raise ValueError("must be an https:// URL with a host")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: Path) -> Path:
+        """A folder holding both template files."""
+        if not value.is_dir():
+            raise ValueError(f"templates folder not found: {value}")
+        missing = [name for name in TEMPLATE_FILES if not (value / name).is_file()]
+        if missing:
+            raise ValueError(f"{value} lacks {' and '.join(missing)}")
+        return value
+
+    @field_validator("smtp_rate", "http_timeout", "smtp_timeout")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        """Belt and braces beside ``allow_inf_nan``: a number of seconds or a rate is finite."""
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
     @model_validator(mode="after")
     def _derive_security(self) -> Settings:
         """SPEC: without an explicit value, the port decides (465 ssl, 587 starttls, else none)."""
+        if self.smtp_host is None:
+            given = [f for f in SMTP_ONLY if f in self.model_fields_set]
+            if given:
+                names = ", ".join(ENV_PREFIX + f.upper() for f in given)
+                raise ValueError(
+                    f"{names} set but PAPERMAIL_SMTP_HOST is not: mail would silently go to the "
+                    "outbox; set PAPERMAIL_SMTP_HOST, or unset these"
+                )
         if self.smtp_security is None:
             derived: SmtpSecurity = {465: "ssl", 587: "starttls"}.get(self.smtp_port, "none")  # type: ignore[assignment]
             object.__setattr__(self, "smtp_security", derived)
-        if self.unsubscribe_url and "{email}" not in self.unsubscribe_url:
-            raise ValueError("PAPERMAIL_UNSUBSCRIBE_URL must contain {email}")
         if self.smtp_password is not None and not self.smtp_username:
             raise ValueError("PAPERMAIL_SMTP_PASSWORD is set but PAPERMAIL_SMTP_USERNAME is not")
         dkim = (self.dkim_key_file, self.dkim_selector, self.dkim_domain)
@@ -73,6 +143,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def from_email(self) -> str:
+        """The bare address of ``from_address`` (envelope sender, From, Message-ID domain)."""
+        return from_address_parts(self.from_address)[1]
+
+    @property
+    def from_name(self) -> str:
+        """The display name written in ``from_address`` (``Name <a@b.org>``), or ``""``."""
+        return from_address_parts(self.from_address)[0]
+
+    @property
     def security(self) -> SmtpSecurity:
         """The effective SMTP security mode (never None after validation)."""
         return self.smtp_security or "none"
@@ -81,7 +161,7 @@ class Settings(BaseSettings):
 def from_address_warning(settings: Settings) -> str | None:
     """A warning when mail goes to a real SMTP host from an address at ``localhost``: receivers
     score such a From and Message-ID domain as spam (and cannot answer it)."""
-    domain = settings.from_address.rpartition("@")[2].lower()
+    domain = settings.from_email.rpartition("@")[2].lower()
     if settings.smtp_host and domain in ("localhost", "localhost.localdomain", ""):
         return (
             f"PAPERMAIL_FROM_ADDRESS is {settings.from_address} while sending through "
@@ -91,11 +171,58 @@ def from_address_warning(settings: Settings) -> str | None:
     return None
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build the settings, turning validation errors into one message per bad variable.
+def from_address_parts(value: str) -> tuple[str, str]:
+    """Split a From setting into (display name, address); ``ValueError`` unless it has a domain."""
+    name, address = parseaddr(value)
+    if len(getaddresses([value])) != 1:
+        raise ValueError("must be one e-mail address, not a list")
+    bracket = re.search(r"<([^<>]*)>\s*$", value)
+    if (bracket.group(1) if bracket else value.strip()) != address:  # parseaddr mends too much
+        raise ValueError("must be an e-mail address with a domain, e.g. news@example.org")
+    if not address or "@" not in address or any(c in value for c in "\r\n\x00"):
+        raise ValueError("must be an e-mail address with a domain, e.g. news@example.org")
+    local, _, domain = address.rpartition("@")
+    if not _LOCAL.fullmatch(local) or local.startswith(".") or local.endswith("."):
+        raise ValueError(f"{address!r} is not a valid address (the part before @)")
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError(f"{address!r} has no valid domain after @")
+    return name, address
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``PAPERMAIL_*`` name a setting answers to, derived from the model's fields."""
+    return frozenset(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """The ``PAPERMAIL_*`` names among ``names`` that no setting answers to, each with a hint."""
+    known = known_variables()
+    lines = []
+    for name in sorted({n.upper() for n in names if n.upper().startswith(ENV_PREFIX)}):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{name}: unknown setting{hint}")
+    return lines
+
+
+def _env_file_names(path: Path) -> list[str]:
+    """The variable names a ``.env`` file sets (python-dotenv's reading, as pydantic-settings')."""
+    if not path.is_file():
+        return []
+    return list(dotenv_values(path))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build the settings, turning every problem into one line per bad variable (exit 78).
 
     The message names the environment variable and what is wrong, never the value of a secret.
     """
+    environ = os.environ if environ is None else environ
+    unknown = unknown_variables([*environ, *_env_file_names(Path(ENV_FILE))])
+    if unknown:
+        raise SettingsError("invalid settings: " + "; ".join(unknown))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -34,6 +34,7 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
         "rendering",
         "memory",
         "quality",
+        "startup",
     }
     e2e = {r["metric"]: r for r in rows if r["section"] == "end to end"}
     assert "sink count matches" in e2e["papermail"]["note"]
@@ -46,6 +47,9 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
     ]
     steps = {r["metric"] for r in rows if r["section"] == "rendering"}
     assert {"jinja", "mjml", "premailer", "mime", "HTML size"} <= steps
+    startup = {(r["case"], r["metric"]) for r in rows if r["section"] == "startup"}
+    assert ("papermail check", "wall") in startup
+    assert ("papermail --help", "cpu") in startup
     memory = {r["metric"]: r for r in rows if r["section"] == "memory"}
     assert memory["peak RSS"]["value"] > 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import urllib.error
@@ -146,3 +147,33 @@ def test_a_broken_template_shows_an_error_page_until_it_is_fixed(
     status, page = fetch(served.url + f"{ADA}.html")
     assert status == 200
     assert "Grokking" in page
+
+
+def raw_get(server: PreviewServer, path: str, host: str) -> int:
+    """Send one GET with a raw path and Host header (no client-side cleaning); the status."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_foreign_host_header_is_refused(served: PreviewServer) -> None:
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 must not read the previews."""
+    assert raw_get(served, "/index.html", f"127.0.0.1:{served.port}") == 200
+    assert raw_get(served, "/index.html", f"localhost:{served.port}") == 200
+    assert raw_get(served, "/index.html", f"evil.example:{served.port}") == 400
+    assert raw_get(served, "/index.html", "") == 400
+
+
+def test_a_nul_in_the_path_is_a_400_not_a_traceback(
+    served: PreviewServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An encoded NUL cannot name a file: a clean 400, and the server goes on serving."""
+    host = f"127.0.0.1:{served.port}"
+    assert raw_get(served, "/index%00.html", host) == 400
+    assert raw_get(served, "/index.html", host) == 200
+    assert "Traceback" not in capsys.readouterr().err

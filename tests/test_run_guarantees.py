@@ -244,22 +244,16 @@ def test_progress_is_a_bar_on_a_terminal_and_log_lines_elsewhere() -> None:
 def test_summary_table_and_report_agree(
     state: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The summary lists every row the issue names, and the JSON report has the same numbers."""
+    """The summary lists the rows that happened (no zero counters), and the JSON report has the
+    same numbers."""
     archive_week(state, 0)
     (state.parent / "subs" / "bad.yaml").write_text("email: not-an-address\n", encoding="utf-8")
     assert run_for(D0) == 65
     out = capsys.readouterr().out
-    for row in (
-        "sent                         1",
-        "already sent                 0",
-        "nothing to send              0",
-        "failed permanently           0",
-        "failed transiently           0",
-        "uncertain                    0",
-        "invalid subscribers          1",
-        "skipped upstream items       0",
-    ):
+    for row in ("sent                         1", "invalid subscribers          1"):
         assert row in out
+    for absent in ("already sent", "nothing to send", "failed", "uncertain", "skipped upstream"):
+        assert absent not in out
     summary = report_for(state, D0)["summary"]
     assert isinstance(summary, dict)
     assert summary["sent"] == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpcore
 import httpx
 import pytest
 
@@ -230,3 +232,39 @@ def test_invalid_url_is_not_retried() -> None:
         Fetcher(client, time.clock(), "Daily Papers API").get("nope://x", {})
     assert "nope://x" in str(info.value)
     assert time.sleeps == []
+
+
+def dns_failure() -> httpx.ConnectError:
+    """What httpx raises when the host name does not resolve: a ConnectError whose cause is
+    httpcore's, whose cause is ``socket.gaierror`` (the chain as httpx builds it)."""
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    try:
+        try:
+            raise gai
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+    except httpcore.ConnectError as exc:
+        error = httpx.ConnectError(str(exc))
+        error.__cause__ = exc
+        return error
+
+
+def test_a_failed_dns_lookup_fails_at_once_with_a_hint() -> None:
+    """No 30 s of retries when the name does not resolve: one attempt, and `papermail demo`."""
+    client, seen = scripted([dns_failure()])
+    time = FakeTime()
+    with pytest.raises(SourceError) as error:
+        fetcher(client, time).get(URL, {})
+    assert len(seen) == 1
+    assert time.sleeps == []
+    assert "cannot resolve the host" in str(error.value)
+    assert "papermail demo" in str(error.value)
+
+
+def test_a_refused_connection_is_still_retried() -> None:
+    """Only the DNS failure is final; a refused connection is retried as before."""
+    client, seen = scripted([httpx.ConnectError("Connection refused")])
+    time = FakeTime()
+    fetcher(client, time).get(URL, {})
+    assert len(seen) == 2
+    assert len(time.sleeps) == 1

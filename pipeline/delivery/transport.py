@@ -417,3 +417,39 @@ def transport_factory(
         tls_context=tls_context,
     )
     return lambda: SmtpTransport(config)
+
+
+async def send_once(config: SmtpConfig, outgoing: Outgoing) -> str:
+    """Send one message on a connection of its own, without retries, and return the server's
+    reply to the final dot (``250 2.0.0 Ok: queued as …``). For ``papermail send-test``: a
+    failure is raised classified as in ``SmtpTransport.send``, so it reads the same.
+    """
+    transport = SmtpTransport(config)
+    try:
+        client = await transport._connected()
+        try:
+            await client.mail(outgoing.sender)
+            await client.rcpt(outgoing.recipient)
+            reply = await client.data(outgoing.data)
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc, "refused") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+        return f"{reply.code} {one_line(reply.message)}"
+    finally:
+        await transport.close()
+
+
+def smtp_config(settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> SmtpConfig:
+    """The SMTP connection settings (``PAPERMAIL_SMTP_HOST`` must be set)."""
+    if not settings.smtp_host:
+        raise ValueError("PAPERMAIL_SMTP_HOST is not set")
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout=settings.smtp_timeout,
+        tls_context=tls_context,
+    )

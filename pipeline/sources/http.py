@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,12 @@ class Fetcher:
             except httpx.UnsupportedProtocol as exc:  # a transport error no retry can mend
                 raise SourceError(f"{self.name} at {url}: {_describe(exc)}", url=url) from exc
             except httpx.TransportError as exc:
+                if _name_not_resolved(exc):  # retrying will not bring the network back
+                    raise SourceError(
+                        f"{self.name} at {url}: cannot resolve the host ({_describe(exc)}); "
+                        "check the network, or try `papermail demo`, which works offline",
+                        url=url,
+                    ) from exc
                 last, status = _describe(exc), None
                 delay = self.backoff(attempt)
             except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -223,3 +230,15 @@ def snippet(text: str, limit: int = 200) -> str:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a transport error comes from a failed DNS lookup (``socket.gaierror``)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, socket.gaierror):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -1,0 +1,260 @@
+"""Every PAPERMAIL_* value is checked at start: exit 78 with a line naming the variable."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.cli import main
+from pipeline.errors import SettingsError
+from pipeline.settings import Settings, known_variables, load_settings
+from tests.conftest import no_sleep
+
+SECRET = "hunter2-very-secret"
+
+
+def settings_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``papermail check`` in the current environment; it must exit 78. Returns stderr."""
+    assert main(["check"], sleep=no_sleep) == 78
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("foo", "PAPERMAIL_FROM_ADDRESS: must be an e-mail address with a domain"),
+        ("news@", "PAPERMAIL_FROM_ADDRESS: must be an e-mail address with a domain"),
+        ("a@b.org, c@d.org", "PAPERMAIL_FROM_ADDRESS"),
+        ("news@exa mple.org", "PAPERMAIL_FROM_ADDRESS"),
+        ("news@example.org\r\nBcc: x@y.org", "PAPERMAIL_FROM_ADDRESS"),
+    ],
+)
+def test_a_from_address_without_a_domain_exits_78(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+    expected: str,
+) -> None:
+    """A From that is not one address with a domain is refused at start, naming the variable."""
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", value)
+    assert expected in settings_error(capsys)
+
+
+def test_a_display_name_in_from_is_accepted(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Name <a@b.org>`` is a valid From; the bare address is what the envelope uses."""
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", "Lab News <news@lab.example.org>")
+    settings = load_settings()
+    assert settings.from_email == "news@lab.example.org"
+    assert settings.from_name == "Lab News"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://example.org/u?e={email}", "must be an https:// URL"),
+        ("javascript:alert({email})", "must be an https:// URL"),
+        ("https://example.org/u", "must contain {email}"),
+        ("https://e.org/u?e={email}>, <https://evil/x", "must be one URI"),
+        ("https://e.org/u?e={email} https://evil/x", "must be one URI"),
+        ("https:///u?e={email}", "must be an https:// URL with a host"),
+    ],
+)
+def test_unsubscribe_url_is_one_https_uri_with_the_placeholder(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    expected: str,
+) -> None:
+    """Only one https URI with ``{email}`` may go into List-Unsubscribe."""
+    monkeypatch.setenv("PAPERMAIL_UNSUBSCRIBE_URL", url)
+    err = settings_error(capsys)
+    assert f"PAPERMAIL_UNSUBSCRIBE_URL: {expected}" in err
+
+
+@pytest.mark.parametrize(
+    "name", ["PAPERMAIL_HTTP_TIMEOUT", "PAPERMAIL_SMTP_TIMEOUT", "PAPERMAIL_SMTP_RATE"]
+)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e999"])
+def test_timeouts_and_rate_are_finite_and_positive(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """``inf``, ``nan``, zero and negatives are refused for every timeout and the rate."""
+    monkeypatch.setenv(name, value)
+    assert f"{name}: " in settings_error(capsys)
+
+
+def test_a_missing_templates_folder_exits_78(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A templates folder that does not exist, or lacks a template, is a settings error."""
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", "/nonexistent")
+    assert "PAPERMAIL_TEMPLATES: templates folder not found: /nonexistent" in settings_error(capsys)
+    (env / "half").mkdir()
+    (env / "half" / "digest.mjml.j2").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(env / "half"))
+    assert "lacks digest.txt.j2" in settings_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PAPERMAIL_SMTP_PORT", "465"),
+        ("PAPERMAIL_SMTP_SECURITY", "ssl"),
+        ("PAPERMAIL_SMTP_USERNAME", "me"),
+        ("PAPERMAIL_SMTP_PASSWORD", SECRET),
+    ],
+)
+def test_smtp_settings_without_a_host_exit_78(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """SMTP settings without PAPERMAIL_SMTP_HOST would silently fill the outbox: refused."""
+    monkeypatch.setenv(name, value)
+    if name == "PAPERMAIL_SMTP_PASSWORD":
+        monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "me")
+    err = settings_error(capsys)
+    assert name in err
+    assert "PAPERMAIL_SMTP_HOST is not" in err
+
+
+def test_an_unknown_variable_in_the_environment_exits_78_with_a_hint(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo'd variable is named, with the setting it probably meant."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOTS", "mail.example.org")
+    err = settings_error(capsys)
+    assert "PAPERMAIL_SMTP_HOTS: unknown setting; did you mean PAPERMAIL_SMTP_HOST?" in err
+
+
+def test_an_unknown_variable_in_dotenv_exits_78_without_its_value(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``.env`` is checked the same way, and the (possibly secret) value is never shown."""
+    (env / ".env").write_text(f"PAPERMAIL_SMTP_PASWORD={SECRET}\n", encoding="utf-8")
+    err = settings_error(capsys)
+    assert "PAPERMAIL_SMTP_PASWORD: unknown setting; did you mean PAPERMAIL_SMTP_PASSWORD?" in err
+
+
+def test_a_far_off_unknown_variable_gets_no_hint(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No made-up hint when nothing is close."""
+    monkeypatch.setenv("PAPERMAIL_ZZZ", "1")
+    err = settings_error(capsys)
+    assert "PAPERMAIL_ZZZ: unknown setting" in err
+    assert "did you mean" not in err
+
+
+def test_known_names_follow_the_model_fields() -> None:
+    """A field added to Settings is a known variable without any other change."""
+    assert known_variables() == {"PAPERMAIL_" + f.upper() for f in Settings.model_fields}
+    assert "PAPERMAIL_SMTP_HOST" in known_variables()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PAPERMAIL_SMTP_HOST",
+        "PAPERMAIL_SMTP_PASSWORD",
+        "PAPERMAIL_SMTP_PORT",
+        "PAPERMAIL_SMTP_RATE",
+        "PAPERMAIL_UNSUBSCRIBE_URL",
+        "PAPERMAIL_FROM_ADDRESS",
+        "PAPERMAIL_TEMPLATES",
+        "PAPERMAIL_DKIM_SELECTOR",
+    ],
+)
+def test_an_empty_value_means_unset(env: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every variable set to the empty string behaves as if it were not set at all."""
+    monkeypatch.setenv(name, "")
+    assert load_settings() == load_settings(environ={})
+    field = name.removeprefix("PAPERMAIL_").lower()
+    assert field not in load_settings().model_fields_set
+
+
+def test_an_empty_value_in_dotenv_means_unset(env: Path) -> None:
+    """The same holds in ``.env``: an empty password with no host is not an SMTP setting."""
+    (env / ".env").write_text("PAPERMAIL_SMTP_PASSWORD=\nPAPERMAIL_SMTP_HOST=\n", encoding="utf-8")
+    settings = load_settings()
+    assert settings.smtp_host is None
+    assert settings.smtp_password is None
+
+
+def test_a_bad_port_names_the_variable_not_the_value(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message says what is wrong with which variable, never echoing a secret."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", "mail.example.org")
+    monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "me")
+    monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", SECRET)
+    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", SECRET)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "PAPERMAIL_SMTP_PORT" in str(error.value)
+    assert SECRET not in str(error.value)
+
+
+SETTING_VALUES = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=80
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(
+        [
+            "PAPERMAIL_FROM_ADDRESS",
+            "PAPERMAIL_UNSUBSCRIBE_URL",
+            "PAPERMAIL_SMTP_RATE",
+            "PAPERMAIL_HTTP_TIMEOUT",
+            "PAPERMAIL_SMTP_PORT",
+            "PAPERMAIL_SMTP_SECURITY",
+            "PAPERMAIL_SMTP_PASSWORD",
+            "PAPERMAIL_TEMPLATES",
+        ]
+    ),
+    value=SETTING_VALUES,
+)
+def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: str) -> None:
+    """Whatever a variable holds: valid settings, or a SettingsError naming it, never another
+    exception, and never the value itself when it is a password."""
+    environ = {name: value}
+    if name == "PAPERMAIL_SMTP_PASSWORD":
+        environ |= {"PAPERMAIL_SMTP_HOST": "mail.example.org", "PAPERMAIL_SMTP_USERNAME": "me"}
+    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as empty:
+        patch.chdir(empty)  # no .env
+        for key in [k for k in os.environ if k.upper().startswith("PAPERMAIL_")]:
+            patch.delenv(key)
+        for key, text in environ.items():
+            patch.setenv(key, text)
+        outcome: Settings | SettingsError
+        try:
+            outcome = load_settings()
+        except SettingsError as exc:
+            outcome = exc
+    if isinstance(outcome, SettingsError):
+        assert name in str(outcome)
+        if name == "PAPERMAIL_SMTP_PASSWORD" and len(value) > 3:
+            assert value not in str(outcome)
+        return
+    if name == "PAPERMAIL_FROM_ADDRESS" and value.strip():
+        assert "@" in outcome.from_email
+    if name == "PAPERMAIL_UNSUBSCRIBE_URL" and outcome.unsubscribe_url:
+        assert outcome.unsubscribe_url.startswith("https://")
+        assert "{email}" in outcome.unsubscribe_url
