@@ -18,6 +18,7 @@ from typing import TextIO
 import httpx
 
 from pipeline import __version__, planning, run
+from pipeline.bundled import EXAMPLE_SUBSCRIBERS
 from pipeline.errors import ExitCode, PapermailError
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
@@ -338,9 +339,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _sleep: Callable[[fl
 def cmd_demo(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], None]) -> int:
     """papermail demo"""
     # The demo keeps its own state (under <state>/demo) and forgets what it sent last time, so it
-    # can be run again and again without touching the real ledger.
+    # can be run again and again without touching the real ledger. It serves the example
+    # subscribers that ship with papermail, never the user's own.
     demo_settings = settings.model_copy(
-        update={"state_dir": settings.state_dir / "demo", "smtp_host": None}
+        update={
+            "state_dir": settings.state_dir / "demo",
+            "smtp_host": None,
+            "subscribers": EXAMPLE_SUBSCRIBERS,
+        }
     )
     run.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:

@@ -11,13 +11,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline import bundled
 from pipeline.errors import SettingsError
 
 ENV_PREFIX = "PAPERMAIL_"
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
-#: The templates that ship with the checkout (``templates/`` beside ``pipeline/``).
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The templates that ship with papermail (inside the installed package, or the checkout's).
+DEFAULT_TEMPLATES = bundled.TEMPLATES
 
 
 class Settings(BaseSettings):
