@@ -17,7 +17,7 @@ from typing import TextIO
 
 import httpx
 
-from pipeline import __version__, planning, run
+from pipeline import __version__, logs, planning, run
 from pipeline.bundled import EXAMPLE_SUBSCRIBERS
 from pipeline.errors import ExitCode, PapermailError
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
@@ -39,13 +39,7 @@ def main(
     """Run one command and return its exit code. ``clock`` and ``sleep`` are for tests."""
     parser = build_parser(clock)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(sys.stderr, verbose=args.verbose)  # ISO 8601 UTC stamps unless a terminal
     try:
         settings = load_settings()
         return int(args.handler(args, settings, sleep))

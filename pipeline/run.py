@@ -37,6 +37,7 @@ from pipeline.models import (
 )
 from pipeline.planning import Archive, Pool, digest_for, no_archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
+from pipeline.retention import prune_reports
 from pipeline.settings import Settings
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day, write_atomic
@@ -533,6 +534,7 @@ def run_batch(
         finally:
             ledger.close()
         log.info("run report: %s", write_report(settings.state_dir, report))
+        prune_reports(settings.state_dir / "reports", keep_days=settings.report_days)
         return report
 
 

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline import bundled
 from pipeline.errors import SettingsError
+from pipeline.retention import DEFAULT_REPORT_DAYS
 
 ENV_PREFIX = "PAPERMAIL_"
 SmtpSecurity = Literal["ssl", "starttls", "none"]
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    report_days: int = Field(default=DEFAULT_REPORT_DAYS, ge=1, le=36500)
 
     @model_validator(mode="after")
     def _derive_security(self) -> Settings:
