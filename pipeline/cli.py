@@ -17,9 +17,10 @@ from typing import TextIO
 
 import httpx
 
-from pipeline import __version__, logs, planning, run
+from pipeline import __version__, planning, run
 from pipeline.bundled import EXAMPLE_SUBSCRIBERS
 from pipeline.errors import ExitCode, PapermailError
+from pipeline.logs import setup_logging
 from pipeline.models import DeliveryResult, DeliveryStatus, Digest, RunReport, slug_of
 from pipeline.preview import DEFAULT_PORT, PreviewServer, render_previews
 from pipeline.settings import Settings, load_settings
@@ -39,7 +40,7 @@ def main(
     """Run one command and return its exit code. ``clock`` and ``sleep`` are for tests."""
     parser = build_parser(clock)
     args = parser.parse_args(argv)
-    logs.configure(sys.stderr, verbose=args.verbose)  # ISO 8601 UTC stamps unless a terminal
+    setup_logging(sys.stderr, verbose=args.verbose)  # ISO 8601 UTC stamps unless a terminal
     try:
         settings = load_settings()
         return int(args.handler(args, settings, sleep))

@@ -25,7 +25,7 @@ def formatter_for(stream: TextIO) -> logging.Formatter:
     return stamped
 
 
-def configure(stream: TextIO, *, verbose: bool) -> None:
+def setup_logging(stream: TextIO, *, verbose: bool) -> None:
     """Send papermail's log to ``stream`` (INFO, or DEBUG when ``verbose``); quiet httpx."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter_for(stream))
