@@ -26,10 +26,12 @@ def formatter_for(stream: TextIO) -> logging.Formatter:
 
 
 def setup_logging(stream: TextIO, *, verbose: bool) -> None:
-    """Send papermail's log to ``stream`` (INFO, or DEBUG when ``verbose``); quiet httpx."""
+    """Send papermail's log to ``stream`` (INFO, or DEBUG when ``verbose``); quiet the libraries
+    whose notes are not papermail's (httpx's requests, pylatexenc's parse notes)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter_for(stream))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)

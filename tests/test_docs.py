@@ -14,7 +14,7 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 PENDING = {
     f"docs/{name}.md"
     for name in ("cli", "settings", "subscribers", "sources", "ranking", "email", "delivery")
-} | {"docs/engine.md"}
+} | {"docs/engine.md", "docs/catchup.md"}
 
 
 def _relative_links(page: Path) -> list[str]:
