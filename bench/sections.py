@@ -395,7 +395,7 @@ STARTUP_CASES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def _startup_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERMAIL_")}
-    env["PAPERMAIL_SUBSCRIBERS"] = str(REPO / "subscribers")
+    env["PAPERMAIL_SUBSCRIBERS"] = str(REPO / "examples" / "subscribers")
     return env
 
 

@@ -29,6 +29,7 @@ from pipeline.models import Day, DeliveryStatus, Digest, RunReport, Subscriber
 from pipeline.planning import Archive, digest_for, gather_covered
 from pipeline.rendering import Renderer
 from pipeline.report import finish_report
+from pipeline.retention import prune_reports
 from pipeline.settings import Settings, from_address_warning
 from pipeline.sources import gather_day
 from pipeline.sources.archive import load_day
@@ -175,6 +176,7 @@ def run_batch(
             report, settings=settings, started=started, exit_code=exit_code_for(report)
         )
         log.info("run report: %s", write_report(settings.state_dir, report))
+        prune_reports(settings.state_dir / "reports", keep_days=settings.report_days)
         return report
 
 

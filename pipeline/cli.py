@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline import __version__
 from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.errors import ExitCode, PapermailError, UsageError
+from pipeline.logs import setup_logging
 
 if TYPE_CHECKING:
     import httpx
@@ -70,14 +71,8 @@ def main(
     if getattr(args, "handler", None) is None:  # bare `papermail`: the help, as a usage error
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(levelname)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # its parse notes are not ours
+    # ISO 8601 UTC stamps unless stderr is a terminal; the libraries' own notes quietened
+    setup_logging(sys.stderr, verbose=getattr(args, "verbose", False))
     return _run_command(args, clock)
 
 
@@ -561,14 +556,20 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _clock: Clock) -> in
 def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     """papermail demo"""
     from pipeline import app
+    from pipeline.bundled import EXAMPLE_SUBSCRIBERS
     from pipeline.models import DeliveryStatus, slug_of
     from pipeline.sources.sample import SAMPLE_DAY, sample_client
 
     settings = _subscribers(settings, args)
     # The demo keeps its own state (under <state>/demo) and forgets what it sent last time, so it
-    # can be run again and again without touching the real ledger.
+    # can be run again and again without touching the real ledger. It serves the example
+    # subscribers that ship with papermail, never the user's own.
     demo_settings = settings.model_copy(
-        update={"state_dir": settings.state_dir / "demo", "smtp_host": None}
+        update={
+            "state_dir": settings.state_dir / "demo",
+            "smtp_host": None,
+            "subscribers": EXAMPLE_SUBSCRIBERS,
+        }
     )
     app.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:

@@ -22,14 +22,16 @@ from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline import bundled
 from pipeline.errors import SettingsError
+from pipeline.retention import DEFAULT_REPORT_DAYS
 
 ENV_PREFIX = "PAPERMAIL_"
 ENV_FILE = ".env"
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
-#: The templates that ship with the checkout (``templates/`` beside ``pipeline/``).
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The templates that ship with papermail (inside the installed package, or the checkout's).
+DEFAULT_TEMPLATES = bundled.TEMPLATES
 #: The files a templates folder must hold (the renderer's HTML_TEMPLATE and TEXT_TEMPLATE).
 TEMPLATE_FILES = ("digest.mjml.j2", "digest.txt.j2")
 #: Settings that only mean something when mail goes to an SMTP server.
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    report_days: int = Field(default=DEFAULT_REPORT_DAYS, ge=1, le=36500)
 
     @field_validator("from_address")
     @classmethod

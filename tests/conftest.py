@@ -25,6 +25,9 @@ from pipeline.clock import Clock
 from pipeline.sources.sample import SAMPLE_DAY, arxiv_feed, daily_papers_page, sample_items
 
 REPO = Path(__file__).resolve().parent.parent
+#: The tests' own subscribers (copies of the examples): tests never read the user's subscribers/,
+#: and editing the shipped examples in examples/subscribers/ breaks no test but theirs.
+SUBSCRIBERS = Path(__file__).resolve().parent / "fixtures" / "subscribers"
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +163,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PAPERMAIL_HF_API_URL", f"http://127.0.0.1:{free_port()}/nothing-here")
     monkeypatch.setenv("PAPERMAIL_ARXIV_API_URL", f"http://127.0.0.1:{free_port()}/nothing-here")
-    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(REPO / "subscribers"))
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(SUBSCRIBERS))
     monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PAPERMAIL_OUTBOX", str(tmp_path / "outbox"))
     return tmp_path

@@ -44,7 +44,7 @@ from pipeline.rendering.views import ZWSP
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from tests.builders import digest, paper
-from tests.conftest import REPO, no_sleep
+from tests.conftest import REPO, SUBSCRIBERS, no_sleep
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = REPO / "build" / "screenshots"
@@ -341,7 +341,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, lis
     empty one, each with the titles it must show."""
     out = tmp_path_factory.mktemp("preview")
     settings = load_settings(
-        subscribers=REPO / "subscribers", state_dir=out / "var", templates=DEFAULT_TEMPLATES
+        subscribers=SUBSCRIBERS, state_dir=out / "var", templates=DEFAULT_TEMPLATES
     )
     with sample_client() as client:
         day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))

@@ -21,7 +21,7 @@ from pipeline.cli import FIRST_DAY, build_parser, main, progress_for
 from pipeline.clock import Clock
 from pipeline.models import DeliveryResult, DeliveryStatus
 from pipeline.sources.sample import SAMPLE_DAY
-from tests.conftest import REPO, PapersServer, SmtpServer, free_port, no_sleep
+from tests.conftest import REPO, SUBSCRIBERS, PapersServer, SmtpServer, free_port, no_sleep
 
 DAY = SAMPLE_DAY.isoformat()
 COMMANDS = ("run", "fetch", "explain", "preview", "check", "demo", "init", "send-test")
@@ -470,7 +470,7 @@ def test_a_closed_pipe_keeps_the_runs_exit_code(papers_server: PapersServer, env
     """``papermail run | head``: the summary's reader left, the run's exit code (65) remains."""
     subs = env / "subs"
     subs.mkdir()
-    (subs / "ada.yaml").write_bytes((REPO / "subscribers" / "ada.yaml").read_bytes())
+    (subs / "ada.yaml").write_bytes((SUBSCRIBERS / "ada.yaml").read_bytes())
     (subs / "bad.yaml").write_text("email: not-an-address\n", encoding="utf-8")
     with subprocess.Popen(
         [sys.executable, "-m", "pipeline", "run", "--date", DAY, "--subscribers", str(subs)],

@@ -28,7 +28,7 @@ from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
 from pipeline.subscribers import load_subscribers
 from tests.builders import digest, paper
-from tests.conftest import REPO, no_sleep
+from tests.conftest import REPO, SUBSCRIBERS, no_sleep
 
 CHECKER = REPO / "tests" / "email_clients"
 DOIUSE = CHECKER / "node_modules" / "@jsx-email" / "doiuse-email"
@@ -82,9 +82,7 @@ UNSUPPORTED = re.compile(r"^`(?P<feature>[^`]+)` is not supported by `(?P<client
 
 def sample_emails(from_address: str = "papers@example.org") -> dict[str, bytes]:
     """The sample day's emails for every bundled subscriber, as they go on the wire."""
-    settings = load_settings(
-        subscribers=REPO / "subscribers", state_dir=REPO / "build" / "clients-var"
-    )
+    settings = load_settings(subscribers=SUBSCRIBERS, state_dir=REPO / "build" / "clients-var")
     with sample_client() as client:
         day = gather(settings, SAMPLE_DAY, client=client, clock=Clock.waiting_with(no_sleep))
     renderer = Renderer.for_settings(settings)

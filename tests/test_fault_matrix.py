@@ -189,7 +189,7 @@ def test_a_digest_that_cannot_be_rendered_fails_alone_and_retry_failed_sends_it(
     assert "ZeroDivisionError" in states[READERS[2]][1]
     assert {states[r][0] for r in READERS if r != READERS[2]} == {"sent"}
     err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("ERROR")]
+    errors = [line for line in err.splitlines() if " ERROR " in f" {line}"]
     assert len(errors) == 1
     assert f"{READERS[2]}: cannot prepare the digest: ZeroDivisionError" in errors[0]
     assert "Traceback" not in err

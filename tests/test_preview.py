@@ -19,7 +19,7 @@ from pipeline.models import slug_of
 from pipeline.preview import PreviewServer, render_previews
 from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from pipeline.sources.sample import SAMPLE_DAY, sample_client
-from tests.conftest import REPO, PapersServer, no_sleep
+from tests.conftest import SUBSCRIBERS, PapersServer, no_sleep
 
 ADA = slug_of("ada@example.org")  # preview file names: the readable address and a hash
 
@@ -45,7 +45,7 @@ def touch_later(path: Path) -> None:
 def workspace(env: Path, papers_server: PapersServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Editable copies of the templates and subscribers; the sample day on a local server."""
     shutil.copytree(DEFAULT_TEMPLATES, env / "templates")
-    shutil.copytree(REPO / "subscribers", env / "subscribers")
+    shutil.copytree(SUBSCRIBERS, env / "subscribers")
     monkeypatch.setenv("PAPERMAIL_TEMPLATES", str(env / "templates"))
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(env / "subscribers"))
     return env

@@ -19,7 +19,7 @@ from pipeline.clock import Clock
 from pipeline.sources import archive, gather_day
 from pipeline.sources.sample import sources_transport
 from tests.builders import live_items, many_items
-from tests.conftest import PapersServer, SmtpServer
+from tests.conftest import SUBSCRIBERS, PapersServer, SmtpServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 DAY = "2026-01-01"
@@ -114,7 +114,7 @@ def test_an_archived_day_without_the_categories_only_adds_arxiv(
     assert len(fetch(capsys)) == HF_IDS
     assert not any("search_query" in r for r in live_day.requests)
 
-    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(Path(__file__).parent.parent / "subscribers"))
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(SUBSCRIBERS))
     before = len(live_day.requests)
     assert len(fetch(capsys)) == HF_IDS + 2
     new = live_day.requests[before:]

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.bundled import EXAMPLE_SUBSCRIBERS
 from pipeline.cli import main
 from pipeline.errors import SettingsError
 from pipeline.subscribers import _compose, _plain, load_subscribers
-from tests.conftest import REPO, PapersServer, SmtpServer, no_sleep
+from tests.conftest import SUBSCRIBERS, PapersServer, SmtpServer, no_sleep
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -31,7 +32,7 @@ def problems_of(path: Path) -> list[str]:
 
 def test_the_example_subscribers_are_valid() -> None:
     """The shipped examples load without a problem, with Alan paused."""
-    loaded = load_subscribers(REPO / "subscribers")
+    loaded = load_subscribers(EXAMPLE_SUBSCRIBERS)
     assert loaded.problems == ()
     by_email = {s.email: s for s in loaded.subscribers}
     assert set(by_email) == {"ada@example.org", "grace@example.org", "alan@example.org"}
@@ -330,7 +331,7 @@ def test_run_serves_every_valid_subscriber_when_another_file_is_invalid(
 ) -> None:
     """A broken file beside the examples: Ada and Grace still get their digests; exit 65."""
     directory = env / "subscribers"
-    shutil.copytree(REPO / "subscribers", directory)
+    shutil.copytree(SUBSCRIBERS, directory)
     write(directory, "broken.yaml", "email: broken@example.org\ntopics: grokking\n")
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(directory))
     monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)

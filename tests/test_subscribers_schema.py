@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.cli import main
 from pipeline.subscribers import load_subscribers, subscriber_schema
-from tests.conftest import REPO, no_sleep
+from tests.conftest import SUBSCRIBERS, no_sleep
 
 VALIDATOR = jsonschema.Draft202012Validator(subscriber_schema())
 
@@ -61,7 +61,7 @@ def test_the_schema_is_a_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(subscriber_schema())
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "subscribers").glob("*.yaml")), ids=str)
+@pytest.mark.parametrize("path", sorted(SUBSCRIBERS.glob("*.yaml")), ids=str)
 def test_the_examples_pass_both(path: Path) -> None:
     """Every shipped example passes `check` and the schema."""
     assert load_subscribers(path).problems == ()
