@@ -57,7 +57,7 @@ def main(
         return exc.exit_code
     except KeyboardInterrupt:
         print("papermail: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # the last resort: one line, the traceback only with --verbose
         log.debug("unexpected error", exc_info=True)
         print(
@@ -463,6 +463,8 @@ def print_summary(report: RunReport) -> None:
         print(f"  {label:<24}{report.count(status):>6}")
     print(f"  {'invalid subscribers':<24}{report.invalid_subscribers:>6}")
     print(f"  {'skipped upstream items':<24}{len(report.skipped_items):>6}")
+    if report.stopped:
+        print(f"stopped early: {report.stopped}")
     problems = [r for r in report.results if r.status in FAILURES]
     if problems:
         print("not delivered:")
