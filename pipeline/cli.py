@@ -89,7 +89,7 @@ def _run_command(args: argparse.Namespace, clock: Clock) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("papermail: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:  # `papermail fetch | head`: the reader has all it wanted
         _silence_stdout()
         return ExitCode.OK

@@ -19,7 +19,7 @@ from datetime import date
 from typing import Protocol, TypeVar
 
 from pipeline import delivery
-from pipeline.errors import ExitCode
+from pipeline.errors import ExitCode, SettingsError
 from pipeline.ledger import Claim, Ledger, State
 from pipeline.models import (
     Day,
@@ -310,6 +310,8 @@ def _plan_safely(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Pla
     """``_plan``, and whatever goes wrong with it that subscriber's permanent failure."""
     try:
         return _plan(subscriber, run)
+    except SettingsError as exc:  # the same for everyone: the run's failure, nobody's digest
+        return _stop_for(exc, subscriber, run)
     except Exception as exc:  # one subscriber's problem never stops the others
         return _not_prepared(subscriber.email, exc, run)
 
@@ -318,8 +320,19 @@ def _compose_safely(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready
     """``_compose``, and whatever goes wrong with it that subscriber's permanent failure."""
     try:
         return _compose(planned, run)
+    except SettingsError as exc:  # the same for everyone: the run's failure, nobody's digest
+        return _stop_for(exc, planned.digest.subscriber, run)
     except Exception as exc:  # one subscriber's problem never stops the others
         return _not_prepared(planned.digest.subscriber.email, exc, run, covers=planned.covers)
+
+
+def _stop_for(exc: SettingsError, subscriber: Subscriber, run: _Serving) -> DeliveryResult:
+    """Halt the run for a setting that makes every digest fail (exit 78); this subscriber, like
+    the rest, is not attempted."""
+    run.halt.stop(str(exc), ExitCode.CONFIG)
+    result = _unless_halted(subscriber, run)
+    assert result is not None  # halted just now
+    return result
 
 
 def _warm_safely(planned: Sequence[_Planned], run: _Serving) -> None:

@@ -319,12 +319,14 @@ def test_auth_over_verified_tls(
 def test_a_certificate_not_trusted_is_refused(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without the test CA in the trust store the certificate fails verification: exit 69."""
+    """Without the test CA in the trust store the certificate fails verification: exit 69 at
+    once, without retries (a TLS failure is the run's, not a recipient's)."""
     with faulty_server(tls="ssl", ca=test_ca()) as smtp:
         use(smtp, monkeypatch, "ssl")
-        monkeypatch.setenv("PAPERMAIL_MAX_ATTEMPTS", "1")
         assert papermail(world) == 69
         assert smtp.messages == []
+    assert world.sleeps == []
+    assert set(world.ledger().values()) == {"failed_transient"}, "the next run sends them"
     assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
 
 

@@ -8,6 +8,7 @@ and every recipient has one, except the digests the ledger lists as uncertain.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -19,7 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.cli import main
-from pipeline.delivery import OutboxTransport
+from pipeline.delivery import (
+    OutboxTransport,
+    Outgoing,
+    PermanentFailure,
+    SmtpConfig,
+    SmtpTransport,
+)
 from pipeline.files import write_new
 from pipeline.models import slug_of
 from pipeline.sources.archive import save_day
@@ -56,7 +63,9 @@ def run(*args: str) -> int:
 
 
 def ledger(home: Path) -> dict[str, tuple[str, str]]:
-    """Each recipient's (state, detail) for the sample day."""
+    """Each recipient's (state, detail) for the sample day (none when no run made a ledger)."""
+    if not (home / "var" / "ledger.sqlite3").exists():
+        return {}
     with closing(sqlite3.connect(home / "var" / "ledger.sqlite3")) as db:
         rows = db.execute("SELECT email, state, detail FROM digests WHERE day = ?", (DAY,))
         return {email: (state, detail) for email, state, detail in rows}
@@ -256,3 +265,23 @@ def test_an_arxiv_outage_defers_only_the_subscribers_with_categories(
     assert "arxiv@example.org: failed_transient: arXiv unavailable" in capsys.readouterr().out
     assert run() == 69, "still down: deferred again, the others already sent"
     assert len(list((home / "outbox").glob("*.eml"))) == len(READERS)
+
+
+def test_a_non_ascii_sender_stops_the_run_as_a_setting_and_blames_no_recipient(
+    home: Path, raw: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A From address aiosmtplib cannot put in MAIL FROM is the configuration's fault: exit 78,
+    no MAIL command sent, nobody failed_permanent; a non-ASCII recipient reaching the transport
+    would be that recipient's permanent failure, never a crash."""
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", "news@exämple.org")
+    assert run() == 78
+    assert raw.mail_commands == 0
+    assert "failed_permanent" not in {state for state, _ in ledger(home).values()}
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", "news@example.org")
+    assert run() == 0
+    assert dict(raw.accepted) == dict.fromkeys(READERS, 1)
+
+    outgoing = Outgoing("zoë@example.org", "news@example.org", SAMPLE_DAY, "<x@example.org>", b"")
+    transport = SmtpTransport(SmtpConfig(raw.host, raw.port, "none", timeout=5))
+    with pytest.raises(PermanentFailure, match="not ASCII"):
+        asyncio.run(transport.send(outgoing))

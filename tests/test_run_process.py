@@ -7,6 +7,7 @@ run is "halfway" — no timing involved.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -135,3 +136,51 @@ def test_two_runs_started_at_once_one_sends_and_the_other_exits_75(
         assert winner.returncode == 0, err
         assert {r: server.received(r) for r in readers} == dict.fromkeys(readers, 1)
     assert "sent                         6" in out
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "count"), [(signal.SIGTERM, 143, 300), (signal.SIGINT, 130, 30)]
+)
+def test_a_signal_mid_run_sends_the_replies_in_flight_and_the_rerun_sends_exactly_the_rest(
+    home: Path, processes: list[subprocess.Popen[str]], sig: signal.Signals, code: int, count: int
+) -> None:
+    """SIGTERM (systemd stop, ``timeout``) or SIGINT (Ctrl-C) with 4 messages awaiting their
+    reply: no new message is handed out, the 4 replies are awaited and recorded, the report is
+    written, exit 143 or 130. The rerun sends exactly the rest: every subscriber once.
+
+    (It used to exit at once without a report; the in-flight messages went out again.)
+    """
+    readers = [f"reader{n:03d}@example.org" for n in range(count)]
+    with faulty_server(Faults(accept_before_gate=20)) as server:
+        env = environment(home, server, readers)
+        log = home / "first.log"
+        with log.open("w") as stderr:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "run", "--date", DAY],
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                text=True,
+            )
+        processes.append(first)
+        server.wait_until(lambda: len(server.held) == 4)
+        first.send_signal(sig)
+        server.wait_until(lambda: "the run stops" in log.read_text())  # then the replies come
+        server.gate.set()
+        assert first.wait(timeout=60) == code, log.read_text()
+        assert len(server.messages) == 24, "no message handed out after the signal"
+        states = ledger_states(home)
+        assert sum(state == "sent" for state in states.values()) == 24
+        assert "sending" not in states.values()
+        (report,) = (home / "var" / "reports").glob("*.json")
+        assert f"stopped by {sig.name}" in report.read_text()
+
+        rerun = start(home, env)
+        processes.append(rerun)
+        _, err = rerun.communicate(timeout=300)
+        assert rerun.returncode == 0, err
+        counts = {r: server.received(r) for r in readers}
+    assert counts == dict.fromkeys(readers, 1)
+    assert set(ledger_states(home).values()) == {"sent"}

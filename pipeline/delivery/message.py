@@ -71,6 +71,11 @@ def compose(
     paper title in the subject, a subscriber's name) can never start a header of its own. The
     boundary starts with ``=_``, which quoted-printable text can never contain.
     """
+    if not from_address.isascii():  # the same for every message: a setting, not a subscriber
+        raise SettingsError(
+            f"PAPERMAIL_FROM_ADDRESS {from_address} is not ASCII (papermail does not use "
+            "SMTPUTF8; write an internationalised domain as punycode, xn--…)"
+        )
     subscriber = rendered.digest.subscriber
     message_id = message_id_for(subscriber.email, rendered.digest.day, from_address)
     boundary = "=_papermail_" + message_id[1:].partition("@")[0].rpartition(".")[2]

@@ -259,9 +259,16 @@ async def _socket_closed(protocol: asyncio.BaseProtocol | None, *, limit: float)
 def _check_ascii(outgoing: Outgoing) -> None:
     """Addresses go out as ASCII (IDN domains as punycode, see ``pipeline.subscribers``); one
     that is not cannot be sent without SMTPUTF8, which papermail does not use."""
-    for role, address in (("recipient", outgoing.recipient), ("sender", outgoing.sender)):
-        if not address.isascii():
-            raise PermanentFailure(f"the {role} address {address} is not ASCII (no SMTPUTF8)")
+    if not outgoing.sender.isascii():  # the same for every recipient: the run's own failure
+        raise RunFailure(
+            f"the sender address {outgoing.sender} is not ASCII (papermail does not use "
+            "SMTPUTF8; check PAPERMAIL_FROM_ADDRESS)",
+            configuration=True,
+        )
+    if not outgoing.recipient.isascii():
+        raise PermanentFailure(
+            f"the recipient address {outgoing.recipient} is not ASCII (no SMTPUTF8)"
+        )
 
 
 def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
