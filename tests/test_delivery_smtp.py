@@ -144,11 +144,12 @@ def test_digests_are_claimed_ahead_as_queued_and_marked_sending_when_handed_over
     assert set(world.ledger().values()) == {"sent"}
 
 
-def test_subscribers_are_planned_ahead_while_the_queue_is_full_and_each_served_once(
+def test_planning_in_small_batches_claims_at_most_four_ahead_and_serves_each_once(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches of two, one connection held in DATA: while the queue is full the preparing task
-    plans the next subscribers instead of waiting; afterwards every digest arrives once."""
+    """Batches of two, one connection held in DATA: the preparing task waits on the full queue
+    with four digests claimed (one in flight, two queued, one waiting for room), across batch
+    boundaries; afterwards every digest arrives once."""
     monkeypatch.setattr(engine, "PLAN_BATCH", 2)
     monkeypatch.setenv("PAPERMAIL_SMTP_CONCURRENCY", "1")
     with held_in_data(world, monkeypatch) as held:
