@@ -138,6 +138,7 @@ def run_batch(
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),
             from_address=settings.from_email,
+            from_name=settings.from_name or delivery.NEWSLETTER,
             unsubscribe_url=settings.unsubscribe_url,
             concurrency=settings.smtp_concurrency,
             retry=delivery.Retry(

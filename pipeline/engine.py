@@ -44,6 +44,7 @@ class Delivery:
 
     transport_factory: Callable[[], delivery.Transport]
     from_address: str
+    from_name: str = delivery.NEWSLETTER  # the From header's display name
     unsubscribe_url: str | None = None
     concurrency: int = 4
     retry: delivery.Retry = field(default_factory=delivery.Retry)
@@ -445,6 +446,7 @@ def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
     outgoing = delivery.compose(
         rendered,
         from_address=run.how.from_address,
+        from_name=run.how.from_name,
         unsubscribe_url=run.how.unsubscribe_url,
         signer=run.how.signer,
     )

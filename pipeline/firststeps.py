@@ -124,10 +124,11 @@ def send_test(
     digest = dataclasses.replace(
         digest, subscriber=dataclasses.replace(digest.subscriber, email=address)
     )
-    rendered = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url).render(digest)
+    rendered = Renderer.for_settings(settings).render(digest)
     outgoing = delivery.compose(
         rendered,
         from_address=settings.from_email,
+        from_name=settings.from_name or delivery.NEWSLETTER,
         unsubscribe_url=settings.unsubscribe_url,
         signer=delivery.dkim_signer(settings),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import json
 import logging
@@ -507,3 +509,17 @@ def test_quick_commands_import_no_heavy_library(env: Path, argv: list[str]) -> N
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert REPO.exists()
+
+
+def test_a_display_name_in_the_from_setting_is_the_from_headers_name(
+    papers_server: PapersServer, env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``PAPERMAIL_FROM_ADDRESS="Lab News <news@lab.example.org>"``: the messages come from
+    "Lab News" at that address (the default name, "papermail", only without one)."""
+    monkeypatch.setenv("PAPERMAIL_FROM_ADDRESS", "Lab News <news@lab.example.org>")
+    assert main(["run", "--date", DAY], sleep=no_sleep) == 0
+    emails = sorted((env / "outbox").glob("*.eml"))
+    assert emails
+    for eml in emails:
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert message["From"] == "Lab News <news@lab.example.org>"

@@ -57,6 +57,7 @@ def compose(
     rendered: RenderedEmail,
     *,
     from_address: str,
+    from_name: str = NEWSLETTER,
     unsubscribe_url: str | None = None,
     signer: DkimSigner | None = None,
     now: datetime | None = None,
@@ -80,7 +81,7 @@ def compose(
     message_id = message_id_for(subscriber.email, rendered.digest.day, from_address)
     boundary = "=_papermail_" + message_id[1:].partition("@")[0].rpartition(".")[2]
     headers = [
-        ("From", _mailbox(NEWSLETTER, from_address)),
+        ("From", _mailbox(one_line(from_name), from_address)),
         ("To", _mailbox(one_line(subscriber.name or ""), subscriber.email)),
         ("Subject", one_line(rendered.subject)),
         ("Date", format_datetime(now or datetime.now(UTC))),
