@@ -50,8 +50,10 @@ exit codes (what cron should do):
   69  a paper source or the SMTP server was unavailable (the next run retries)
   75  deliveries failed transiently or are uncertain, another run holds the lock, or the disk is
       full (the next run retries; uncertain ones only with --resend-uncertain)
-  78  invalid settings, or a state directory that cannot be written (fix the configuration)
-where several apply, the first of 78, 69, 75, 67, 65 wins."""
+  78  invalid settings, a state directory that cannot be written, or the SMTP server
+      refusing our AUTH, STARTTLS or From address (fix the configuration)
+  130 stopped by SIGINT, 143 by SIGTERM (replies in flight recorded; a rerun sends the rest)
+where several apply, the first of 130, 143, 78, 69, 75, 67, 65 wins."""
 
 
 def main(
