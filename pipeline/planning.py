@@ -22,6 +22,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 CATCH_UP_DAYS = 7
 #: Archived days by date (None when a day was never gathered).
 Archive = Callable[[date], Day | None]
+#: The semantic vectors for these days' papers and these subscribers (``pipeline.semantic``), or
+#: None: ranking is then lexical.
+Meanings = Callable[[Sequence[Day], Sequence[Subscriber]], ranking.Meaning | None]
 
 
 def no_archive(_day: date) -> Day | None:
@@ -42,6 +45,12 @@ def covered_days(subscriber: Subscriber, day: date, ledger: Ledger | None) -> tu
         last = ledger.last_covered(subscriber.email, before=day) if ledger else None
         start = day if last is None else max(last + timedelta(days=1), earliest)
     return tuple(start + timedelta(days=n) for n in range((day - start).days + 1))
+
+
+def archived_days(days: Sequence[date], day: Day, archive: Archive) -> list[Day]:
+    """The run's day and the archived ones among ``days`` (what semantic vectors are cached by)."""
+    found = [day if when == day.day else archive(when) for when in days]
+    return [d for d in found if d is not None]
 
 
 def papers_of(
@@ -72,15 +81,19 @@ def plan(
     ledger: Ledger | None,
     archive: Archive = no_archive,
     rankings: ranking.Rankings | None = None,
+    *,
+    meanings: Meanings | None = None,
 ) -> tuple[Digest, tuple[date, ...]]:
     """The digest ``subscriber`` gets for ``day`` and the days it covers; never a paper twice.
 
     ``rankings`` holds the run's scores for every subscriber over the papers of every day some
     digest covers (``rank_pool``, once a run); without it this subscriber is ranked alone.
     """
-    covers, papers = papers_of(covered_days(subscriber, day.day, ledger), day, archive)
+    days = covered_days(subscriber, day.day, ledger)
+    covers, papers = papers_of(days, day, archive)
     if rankings is None:
-        rankings = ranking.rank_all(papers, [subscriber])
+        meaning = meanings(archived_days(days, day, archive), [subscriber]) if meanings else None
+        rankings = ranking.rank_all(papers, [subscriber], meaning)
     among = frozenset(p.id for p in papers)
     return _digest(rankings, subscriber, day.day, ledger, among), covers
 
@@ -121,7 +134,11 @@ class Pool:
 
 
 def rank_pool(
-    subscribers: Sequence[Subscriber], day: Day, ledger: Ledger | None, archive: Archive
+    subscribers: Sequence[Subscriber],
+    day: Day,
+    ledger: Ledger | None,
+    archive: Archive,
+    meanings: Meanings | None = None,
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
     days_of = {s.email: covered_days(s, day.day, ledger) for s in subscribers}
@@ -130,7 +147,8 @@ def rank_pool(
         covers, papers = papers_of(days, day, archive)
         holding[days] = (covers, frozenset(p.id for p in papers))
     every_day = sorted({when for days in holding for when in days})
-    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers)
+    meaning = meanings(archived_days(every_day, day, archive), subscribers) if meanings else None
+    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers, meaning)
     return Pool(day, rankings, days_of, holding)
 
 
@@ -141,9 +159,10 @@ def digest_for(
     rankings: ranking.Rankings | None = None,
     *,
     archive: Archive = no_archive,
+    meanings: Meanings | None = None,
 ) -> Digest:
     """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them."""
-    return plan(subscriber, day, ledger, archive, rankings)[0]
+    return plan(subscriber, day, ledger, archive, rankings, meanings=meanings)[0]
 
 
 def skip_reason(subscriber: Subscriber, day: date) -> str | None:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import httpx
 
-from pipeline import delivery
+from pipeline import delivery, semantic
 from pipeline.errors import ExitCode, UsageError, worst_exit_code
 from pipeline.ledger import Claim, Ledger, State
 from pipeline.lock import run_lock
@@ -35,7 +35,15 @@ from pipeline.models import (
     RunReport,
     Subscriber,
 )
-from pipeline.planning import Archive, Pool, digest_for, no_archive, rank_pool, skip_reason
+from pipeline.planning import (
+    Archive,
+    Meanings,
+    Pool,
+    digest_for,
+    no_archive,
+    rank_pool,
+    skip_reason,
+)
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings
 from pipeline.sources import gather_day
@@ -130,6 +138,7 @@ async def run_day(
     problems: Sequence[str] = (),
     invalid_subscribers: int = 0,
     progress: Progress | None = None,
+    meanings: Meanings | None = None,
 ) -> RunReport:
     """Serve every subscriber for ``day`` and report what happened to each.
 
@@ -144,7 +153,7 @@ async def run_day(
     shown = progress or NoProgress()
     serving = _Serving(
         day=day,
-        pool=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
+        pool=rank_pool(subscribers, day, ledger, archive, meanings),  # everyone scored at once
         renderer=renderer,
         ledger=ledger,
         how=delivery_to,
@@ -500,6 +509,7 @@ def run_batch(
             log.warning(
                 "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
             )
+        meaning = semantic.prepare(settings, subscribers, client=client, sleep=sleep)
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),
             from_address=settings.from_address,
@@ -528,6 +538,7 @@ def run_batch(
                     problems=[str(p) for p in subscriber_set.problems],
                     invalid_subscribers=subscriber_set.rejected,
                     progress=progress,
+                    meanings=meaning.meaning if meaning else None,
                 )
             )
         finally:
@@ -551,8 +562,15 @@ def explain(
     papers = gather(settings, day, client=client, sleep=sleep, categories=categories)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
+    meaning = semantic.prepare(settings, [subscriber], client=client, sleep=sleep)
     try:
-        return digest_for(subscriber, papers, ledger, archive=archive_of(settings))
+        return digest_for(
+            subscriber,
+            papers,
+            ledger,
+            archive=archive_of(settings),
+            meanings=meaning.meaning if meaning else None,
+        )
     finally:
         if ledger:
             ledger.close()

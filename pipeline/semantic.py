@@ -9,9 +9,9 @@ Where the model comes from (``load_embedder``):
 - ``PAPERMAIL_SEMANTIC=off``: nowhere; ranking is lexical.
 - ``PAPERMAIL_EMBEDDING_MODEL=<folder>``: a folder holding ``tokenizer.json`` and the ONNX file
   (``model.onnx``, ``model_quantized.onnx`` or ``onnx/model_quantized.onnx``).
-- otherwise ``<state>/models/<name>/``, downloaded from the Hugging Face Hub at first use: the
-  files of ``HUB_REPO`` at the pinned revision ``HUB_REVISION``, each checked against its pinned
-  sha256 before it is moved into place.
+- otherwise ``<state>/models/<name>/``, downloaded from the Hugging Face Hub (the Daily Papers
+  API's host) at first use: the files of ``HUB_REPO`` at the pinned revision ``HUB_REVISION``,
+  each checked against its pinned sha256 before it is moved into place.
 
 When the model cannot be had (offline first run, a bad file), ``load_embedder`` logs one warning
 and returns None: the run ranks lexically, and the semantic part never stops a send.
@@ -24,10 +24,11 @@ keyed by the model, each paper's id and a hash of its text), the subscribers' to
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,13 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.models import Day, Paper
+from pipeline.errors import SourceError
+from pipeline.models import Day, Paper, Subscriber
+from pipeline.ranking import Example, Meaning, topic_query
+from pipeline.settings import Settings
+from pipeline.sources import arxiv
+from pipeline.sources.archive import write_atomic
+from pipeline.sources.http import Clock, Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +148,7 @@ def load_embedder(
     enabled: bool = True,
     folder: Path | None = None,
     client: httpx.Client | None = None,
+    hub: str = HUB,
 ) -> Embedder | None:
     """The embedding model a run uses, or None (one warning) when it is off or cannot be had.
 
@@ -155,15 +163,26 @@ def load_embedder(
             return Embedder.load(folder)
         target = state_dir / "models" / MODEL_NAME
         if not all((target / name).is_file() for name, _ in HUB_FILES.values()):
-            download_model(target, client=client)
+            download_model(target, client=client, hub=hub)
         return Embedder.load(target, MODEL_NAME)
     except ModelUnavailable as exc:
         log.warning("semantic scoring unavailable, ranking lexically: %s", exc)
         return None
+    except Exception as exc:  # a model that loads but cannot run: still never stops a send
+        log.warning("semantic scoring unavailable, ranking lexically: %s", exc)
+        return None
 
 
-def download_model(target: Path, *, client: httpx.Client | None = None) -> None:
-    """Fetch the pinned model files into ``target``, each checked against its sha256."""
+def hub_of(api_url: str) -> str:
+    """The Hub the model comes from: the Daily Papers API's host (``https://huggingface.co``)."""
+    url = httpx.URL(api_url)
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+def download_model(target: Path, *, client: httpx.Client | None = None, hub: str = HUB) -> None:
+    """Fetch the pinned model files from ``hub`` into ``target``, each checked against its
+    sha256 before it is moved into place."""
     own = client is None
     http = client or httpx.Client(timeout=60.0, follow_redirects=True)
     try:
@@ -171,10 +190,10 @@ def download_model(target: Path, *, client: httpx.Client | None = None) -> None:
         for path, (name, sha256) in HUB_FILES.items():
             if (target / name).is_file():
                 continue
-            url = f"{HUB}/{HUB_REPO}/resolve/{HUB_REVISION}/{path}"
+            url = f"{hub}/{HUB_REPO}/resolve/{HUB_REVISION}/{path}"
             _download(http, url, target / name, sha256)
     except (OSError, httpx.HTTPError) as exc:
-        raise ModelUnavailable(f"cannot download the model from {HUB}: {exc}") from exc
+        raise ModelUnavailable(f"cannot download the model from {hub}: {exc}") from exc
     finally:
         if own:
             http.close()
@@ -334,3 +353,110 @@ class Vectors:
 def cosine(queries: Mapping[str, FloatArray], papers: FloatArray) -> dict[str, FloatArray]:
     """Each query's cosine with each paper (rows of ``papers``), all vectors being unit vectors."""
     return {text: papers @ vector for text, vector in queries.items()}
+
+
+# --- a run's semantic part ------------------------------------------------------------------------
+
+
+def examples_path(state_dir: Path) -> Path:
+    """Where the example papers fetched from arXiv are kept (fetched once each)."""
+    return state_dir / "examples.json"
+
+
+def example_papers(
+    state_dir: Path, ids: Iterable[str], fetch: Callable[[list[str]], Mapping[str, Paper]]
+) -> dict[str, Paper]:
+    """The example papers (``like:``) by id: from the cache, the missing ones fetched (one
+    ``fetch`` call) and cached. An id arXiv does not know is a warning (once, when first asked)
+    and is not asked again; a failed fetch is a warning and is tried again next run."""
+    path = examples_path(state_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        papers = {pid: Paper.from_json(p) for pid, p in data["papers"].items()}
+        unknown = set(data["unknown"])
+    except FileNotFoundError:
+        papers, unknown = {}, set()
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("example papers cache %s is unreadable (%s); fetching again", path, exc)
+        papers, unknown = {}, set()
+    wanted = sorted(set(ids))
+    missing = [pid for pid in wanted if pid not in papers and pid not in unknown]
+    if missing:
+        try:
+            found = fetch(missing)
+        except SourceError as exc:
+            log.warning("cannot fetch example papers from arXiv (%s); trying next run", exc)
+            found = None
+        if found is not None:
+            papers.update(found)
+            for pid in sorted(set(missing) - set(found)):
+                log.warning("like: arXiv does not know the paper %s; it is left out", pid)
+                unknown.add(pid)
+            data = {
+                "papers": {pid: p.to_json() for pid, p in sorted(papers.items())},
+                "unknown": sorted(unknown),
+            }
+            write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    return {pid: papers[pid] for pid in wanted if pid in papers}
+
+
+@dataclass(slots=True)
+class Semantic:
+    """A run's semantic part: the model's vectors and the subscribers' example papers."""
+
+    vectors: Vectors
+    examples: Mapping[str, Paper]
+
+    def meaning(self, days: Sequence[Day], subscribers: Sequence[Subscriber]) -> Meaning | None:
+        """The vectors ranking needs for these days and subscribers; None (one warning) if
+        embedding fails: the semantic part never stops a send."""
+        try:
+            papers = self.vectors.for_days(days)
+            queries = self.vectors.for_queries(
+                topic_query(t) for s in subscribers for t in s.topics
+            )
+            liked = sorted({pid for s in subscribers for pid in s.like if pid in self.examples})
+            embedded = self.vectors.for_papers(self.examples[pid] for pid in liked)
+        except Exception as exc:  # onnxruntime's errors have no common base; nothing may escape
+            log.warning("semantic scoring failed, ranking lexically: %s", exc)
+            return None
+        examples = {
+            pid: Example(pid, self.examples[pid].title, embedded[pid])
+            for pid in liked
+            if pid in embedded
+        }
+        return Meaning(papers=papers, queries=queries, examples=examples)
+
+
+def prepare(
+    settings: Settings,
+    subscribers: Sequence[Subscriber],
+    *,
+    client: httpx.Client,
+    sleep: Callable[[float], None],
+) -> Semantic | None:
+    """A run's semantic part per the settings (None: lexical ranking), with the subscribers'
+    example papers fetched from arXiv if not cached."""
+    embedder = load_embedder(
+        state_dir=settings.state_dir,
+        enabled=settings.semantic,
+        folder=settings.embedding_model,
+        client=client,
+        hub=hub_of(settings.hf_api_url),
+    )
+    if embedder is None:
+        return None
+    ids = {pid for s in subscribers for pid in s.like}
+    fetcher = Fetcher(
+        client,
+        Clock(sleep=sleep),
+        "arXiv API",
+        timeout=settings.http_timeout,
+        max_attempts=settings.max_attempts,
+        min_interval=arxiv.MIN_INTERVAL,
+    )
+    url = settings.arxiv_api_url
+    examples = example_papers(
+        settings.state_dir, ids, lambda missing: arxiv.fetch_by_ids(fetcher, url, missing)
+    )
+    return Semantic(Vectors(embedder, settings.state_dir), examples)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
+    semantic: bool = True  # PAPERMAIL_SEMANTIC=off: rank by keywords alone
+    embedding_model: Path | None = None  # a local model folder instead of the pinned download
 
     @model_validator(mode="after")
     def _derive_security(self) -> Settings:

@@ -34,6 +34,11 @@ else:
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 MAX_NODES = 10_000  # values in one subscriber entry; a YAML alias bomb stops here
+#: An arXiv id, new style (2310.06110, maybe with a version) or old style (hep-th/9901001).
+ArxivId = Annotated[
+    str, Field(pattern=r"^(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$")
+]
+MAX_LIKED = 50  # example papers one subscriber may name
 
 
 class _TopicModel(BaseModel):
@@ -59,6 +64,7 @@ class _SubscriberModel(BaseModel):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[WEEKDAYS] | None = None  # type: ignore[valid-type]
     paused: bool = False
+    like: list[ArxivId] = Field(default=[], max_length=MAX_LIKED)
 
 
 FIELDS = tuple(_SubscriberModel.model_fields)
@@ -281,6 +287,8 @@ class _Walk:
         if self.budget < 0:
             raise _TooLarge
         if isinstance(node, yaml.ScalarNode):
+            if len(path) == 2 and path[0] == "like":  # ids as written: 2310.06110 is no number
+                return node.value
             return _scalar(node)
         if node.tag not in _COLLECTION_TAGS:
             raise yaml.constructor.ConstructorError(
@@ -361,6 +369,7 @@ EXPECTED = {  # pydantic error type → what the field wants, in the words of a 
     "string_type": "expected text",
     "model_type": "expected a mapping with name and keywords",
     "dict_type": "expected a mapping",
+    "string_pattern_mismatch": "expected an arXiv id, e.g. 2310.06110",
 }
 
 
@@ -436,4 +445,5 @@ def _to_record(model: _SubscriberModel, file: Path) -> Subscriber:
         weekday=model.weekday,
         paused=model.paused,
         source_file=file,
+        like=tuple(dict.fromkeys(re.sub(r"v\d+$", "", i) for i in model.like)),
     )

@@ -163,6 +163,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(REPO / "subscribers"))
     monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PAPERMAIL_OUTBOX", str(tmp_path / "outbox"))
+    # Ranking by keywords: the tests of semantic scoring turn it on with the packaged model.
+    monkeypatch.setenv("PAPERMAIL_SEMANTIC", "off")
     return tmp_path
 
 

@@ -57,7 +57,7 @@ def test_an_unknown_key_is_reported_with_a_did_you_mean_hint(tmp_path: Path) -> 
         "a.yaml:5: topics[0].wieght: unknown key (did you mean 'weight'?)",
         "a.yaml:6: max_paper: unknown key (did you mean 'max_papers'?)",
         "a.yaml:7: colour: unknown key; known: email, name, topics, authors, categories, "
-        "exclude, max_papers, min_upvotes, send_empty, frequency, weekday, paused",
+        "exclude, max_papers, min_upvotes, send_empty, frequency, weekday, paused, like",
     ]
 
 
