@@ -33,6 +33,7 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
         "ranking",
         "rendering",
         "memory",
+        "semantic",
         "quality",
     }
     e2e = {r["metric"]: r for r in rows if r["section"] == "end to end"}
@@ -46,6 +47,9 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
     ]
     steps = {r["metric"] for r in rows if r["section"] == "rendering"}
     assert {"jinja", "mjml", "premailer", "mime", "HTML size"} <= steps
+    semantic = {r["metric"]: r for r in rows if r["section"] == "semantic"}
+    assert semantic["embedding CPU"]["value"] > 0
+    assert semantic["hybrid / lexical"]["value"] > 0
     memory = {r["metric"]: r for r in rows if r["section"] == "memory"}
     assert memory["peak RSS"]["value"] > 0
 
