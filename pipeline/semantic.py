@@ -180,14 +180,20 @@ def hub_of(api_url: str) -> str:
     return f"{url.scheme}://{url.host}{port}"
 
 
-def download_model(target: Path, *, client: httpx.Client | None = None, hub: str = HUB) -> None:
-    """Fetch the pinned model files from ``hub`` into ``target``, each checked against its
+def download_model(
+    target: Path,
+    *,
+    client: httpx.Client | None = None,
+    hub: str = HUB,
+    files: Mapping[str, tuple[str, str]] = HUB_FILES,
+) -> None:
+    """Fetch the pinned model ``files`` from ``hub`` into ``target``, each checked against its
     sha256 before it is moved into place."""
     own = client is None
     http = client or httpx.Client(timeout=60.0, follow_redirects=True)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        for path, (name, sha256) in HUB_FILES.items():
+        for path, (name, sha256) in files.items():
             if (target / name).is_file():
                 continue
             url = f"{hub}/{HUB_REPO}/resolve/{HUB_REVISION}/{path}"

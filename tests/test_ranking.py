@@ -386,7 +386,7 @@ def test_an_acronym_matches_only_in_capitals() -> None:
 
 
 def test_an_acronym_and_its_long_form_stand_for_each_other_as_the_day_defines_them() -> None:
-    """"partial differential equations (PDEs)" in one paper links 'PDE' to the long form in
+    """ "partial differential equations (PDEs)" in one paper links 'PDE' to the long form in
     every paper of the day, and the long form to the acronym."""
     definer = paper(
         "1", "A solver", "We solve partial differential equations (PDEs) with neural networks."
