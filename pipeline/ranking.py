@@ -62,8 +62,10 @@ LEXICAL_HALF = 2.0
 SEMANTIC_FLOOR = 0.3
 #: The fused score: (1 - SEMANTIC_BLEND) * lexical share + SEMANTIC_BLEND * semantic share.
 SEMANTIC_BLEND = 0.5
-#: The floor on the fused score (without semantic vectors: on the lexical share alone).
+#: The floor on the fused score.
 MIN_RELEVANCE = 0.15
+#: The floor without semantic vectors, on the lexical share alone.
+MIN_LEXICAL = 0.2
 #: A paper picked by meaning names the topic (or example) it is this close to.
 REASON_COSINE = 0.4
 #: Subscribers whose candidates are worked out together: bounds the temporary arrays.
@@ -445,11 +447,12 @@ class PaperIndex:
         excluded = sparse.csr_matrix(excludes @ (hits > 0).astype(np.float64))
         vectors = self.vectors(meaning) if meaning else None
         fused = _fuse(relevance, self._semantic(subscribers, meaning, vectors))
+        floor = MIN_RELEVANCE if meaning else MIN_LEXICAL
         return Rankings(
             index=self,
             rows={s.email: i for i, s in enumerate(subscribers)},
             subscribers=tuple(subscribers),
-            candidates=self._candidates(subscribers, fused, excluded, authors),
+            candidates=self._candidates(subscribers, fused, excluded, authors, floor),
             meaning=meaning,
             vectors=vectors,
         )
@@ -508,6 +511,7 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        floor: float,
     ) -> _Candidates:
         """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``),
         ``CANDIDATE_ROWS`` subscribers at a time so the temporary arrays stay small."""
@@ -517,6 +521,7 @@ class PaperIndex:
                 relevance[start : start + CANDIDATE_ROWS],
                 excluded[start : start + CANDIDATE_ROWS],
                 followed[start : start + CANDIDATE_ROWS],
+                floor,
             )
             for start in range(0, len(subscribers), CANDIDATE_ROWS)
         ] or [_Candidates.empty()]
@@ -534,6 +539,7 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        floor: float,
     ) -> _Candidates:
         """The candidates of these subscribers (the rows of these matrices).
 
@@ -545,7 +551,7 @@ class PaperIndex:
         width = len(self.papers)
         keys = rows * width + cols
         by_followed = np.isin(keys, _keys(followed, width))
-        keep = (relevance.data >= MIN_RELEVANCE) | by_followed  # followed authors bypass the floor
+        keep = (relevance.data >= floor) | by_followed  # followed authors bypass the floor
         keep &= ~np.isin(keys, _keys(excluded, width))
         min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
         keep &= self.upvotes[cols] >= min_upvotes[rows]

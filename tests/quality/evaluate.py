@@ -37,8 +37,9 @@ import numpy as np
 import yaml
 from rank_bm25 import BM25Okapi
 
+from pipeline import ranking
 from pipeline.models import Day, Paper, Subscriber
-from pipeline.ranking import Meaning, Rankings, rank_all, stems, topic_query
+from pipeline.ranking import Meaning, PaperIndex, Rankings, build_index, stems, topic_query
 from pipeline.sources.huggingface import parse_items
 from pipeline.sources.sample import SAMPLE_DAY, sample_items
 from pipeline.subscribers import load_subscribers
@@ -50,6 +51,15 @@ K = 5
 RECALL_AT = 10
 METRICS = ("ndcg@5", "p@5", "must_see_recall@10", "digest_precision")
 RANKERS = ("papermail", "lexical", "bm25", "dense")
+#: The ranking constants chosen on a dev half (``tests/quality/tune.py``).
+TUNED = (
+    "SEMANTIC_BLEND",
+    "SEMANTIC_FLOOR",
+    "LEXICAL_HALF",
+    "MIN_RELEVANCE",
+    "MIN_LEXICAL",
+    "PROXIMITY_FACTOR",
+)
 
 #: A ranker: the set and one profile → the profile's digest, paper ids best first.
 Ranker = Callable[["LabelledSet", Subscriber], list[str]]
@@ -191,20 +201,38 @@ def _meaning(name: str) -> Meaning:
 
 def papermail(labelled: LabelledSet, profile: Subscriber) -> list[str]:
     """The digest a run would send (hybrid ranking)."""
-    rankings = _rankings(labelled.name, semantic=True)
+    rankings = _ranked(labelled.name, semantic=True)
     return [s.paper.id for s in rankings.digest(profile, SAMPLE_DAY).papers]
 
 
 def lexical(labelled: LabelledSet, profile: Subscriber) -> list[str]:
     """The digest without the embedding model."""
-    rankings = _rankings(labelled.name, semantic=False)
+    rankings = _ranked(labelled.name, semantic=False)
     return [s.paper.id for s in rankings.digest(profile, SAMPLE_DAY).papers]
 
 
 def _rankings(name: str, *, semantic: bool) -> Rankings:
     labelled = {"first": first_set, "blind": blind_set}[name]()
     meaning = meaning_of(labelled) if semantic else None
-    return rank_all(labelled.papers, labelled.profiles, meaning)
+    return _index(name).rank(labelled.profiles, meaning)
+
+
+_RANKED: dict[tuple[str, bool, tuple[float, ...]], Rankings] = {}
+
+
+def _ranked(name: str, *, semantic: bool) -> Rankings:
+    """Every profile ranked once per set, mode and value of the tuned constants."""
+    key = (name, semantic, tuple(getattr(ranking, c) for c in TUNED))
+    if key not in _RANKED:
+        _RANKED.clear()
+        _RANKED[key] = _rankings(name, semantic=semantic)
+    return _RANKED[key]
+
+
+@cache
+def _index(name: str) -> PaperIndex:
+    """The set's papers indexed once (ranking them again is cheap: the tuning grid does)."""
+    return build_index({"first": first_set, "blind": blind_set}[name]().papers)
 
 
 @cache
