@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from datetime import date
 from pathlib import Path
 
@@ -12,10 +14,11 @@ import numpy as np
 import pytest
 
 from pipeline import semantic
+from pipeline.cli import main
 from pipeline.models import Day, Paper
 from pipeline.sources import arxiv
 from pipeline.sources.http import Fetcher
-from tests.conftest import FakeTime
+from tests.conftest import FakeTime, PapersServer, SmtpServer
 from tests.embedding import embedder, packaged_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
@@ -201,3 +204,46 @@ def test_a_failed_example_fetch_is_a_warning_and_is_tried_again(
     assert "trying next run" in caplog.records[-1].getMessage()
     assert semantic.example_papers(tmp_path, ["2310.06110"], fetch) == {}
     assert len(asked) == 2
+
+
+SUBSCRIBER = """\
+- email: gen@example.org
+  topics:
+    - name: Generative modelling
+      keywords: ["score-based sampling"]
+  like: [2201.02177]
+"""
+
+
+def test_a_run_picks_by_meaning_and_by_example_and_says_so(
+    live: SmtpServer,
+    papers_server: PapersServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With the model, a paper no keyword matches is picked for a topic it is close to, and
+    papers close to an example paper for it; ``explain`` and the email give those reasons."""
+    (tmp_path / "subs.yaml").write_text(SUBSCRIBER, encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(tmp_path / "subs.yaml"))
+    monkeypatch.setenv("PAPERMAIL_SEMANTIC", "on")
+    monkeypatch.setenv("PAPERMAIL_EMBEDDING_MODEL", str(packaged_model()))
+    recorded = (FIXTURES / "arxiv_id_list.xml").read_text(encoding="utf-8")
+    papers_server.arxiv_entries = re.findall(r"<entry>.*?</entry>\s*", recorded, flags=re.DOTALL)
+
+    assert main(["explain", "gen@example.org", "--date", "2026-01-01", "--json"]) == 0
+    explained = {p["id"]: p["reasons"] for p in json.loads(capsys.readouterr().out)}
+    assert explained["2302.04265"] == ["close to Generative modelling"]  # PFGM++
+    like = (
+        "like 2201.02177: Grokking: Generalization Beyond Overfitting on Small Algorithmic Datasets"
+    )
+    assert like in explained["2310.06110"]  # grokking, as lazy to rich dynamics
+    asked = [r for r in papers_server.requests if "id_list" in r]
+    assert len(asked) == 1
+
+    assert main(["run", "--date", "2026-01-01"]) == 0
+    (message,) = live.inbox.for_recipient("gen@example.org")
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "close to Generative modelling" in " ".join(text.get_content().split())
+    assert len([r for r in papers_server.requests if "id_list" in r]) == 1  # cached since

@@ -255,7 +255,12 @@ def test_example_papers_are_fetched_by_id_in_one_paced_query() -> None:
         time.fetcher(httpx.MockTransport(answer)), URL, ["2310.06110", "2399.99999", "2201.02177"]
     )
     assert [dict(p) for p in asked] == [
-        {"id_list": "2201.02177,2310.06110,2399.99999", "start": "0", "max_results": "3"}
+        {
+            "search_query": "",
+            "id_list": "2201.02177,2310.06110,2399.99999",
+            "start": "0",
+            "max_results": "3",
+        }
     ]
     assert sorted(found) == ["2201.02177", "2310.06110"]
     paper = found["2310.06110"]

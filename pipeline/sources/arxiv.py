@@ -102,7 +102,12 @@ def fetch_by_ids(fetcher: Fetcher, url: str, ids: Collection[str]) -> dict[str, 
     found: dict[str, Paper] = {}
     for start in range(0, len(wanted), ID_BATCH):
         batch = wanted[start : start + ID_BATCH]
-        params = {"id_list": ",".join(batch), "start": "0", "max_results": str(len(batch))}
+        params = {
+            "search_query": "",  # as arXiv's own id_list links have it
+            "id_list": ",".join(batch),
+            "start": "0",
+            "max_results": str(len(batch)),
+        }
         feed = parse_feed(fetcher.get(url, params).content, url)
         for position, entry in enumerate(feed.entries):
             try:
