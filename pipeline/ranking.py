@@ -56,16 +56,28 @@ AUTHOR_SCORE = 5.0
 #: than it has, matches "by proximity", for this share of an exact phrase's score.
 PROXIMITY_SLACK = 3
 PROXIMITY_FACTOR = 0.5
+#: The lexical part mixes the keyword score with Okapi BM25 over every word of the subscriber's
+#: topics (names and keywords) against each paper's title and abstract, at this share; BM25's
+#: score is divided by the subscriber's best so that it lies in [0, 1].
+BM25_SHARE = 0.7
+BM25_K1 = 1.5
+#: BM25 is divided by the subscriber's best score, or by this when their best is lower: on a day
+#: where nothing matches well, nothing is lifted to the top.
+BM25_REFERENCE = 10.0
+BM25_B = 0.75
 #: The lexical relevance at which its share of the fused score is half way to its maximum.
 LEXICAL_HALF = 2.0
 #: Cosine (topic, paper) below which meaning adds nothing; above it, it adds linearly.
 SEMANTIC_FLOOR = 0.3
 #: The fused score: (1 - SEMANTIC_BLEND) * lexical share + SEMANTIC_BLEND * semantic share.
-SEMANTIC_BLEND = 0.5
+SEMANTIC_BLEND = 0.2
+#: A keyword match (with a followed author's bonus) of at least this raw lexical relevance makes a
+#: paper a candidate whatever its fused score: one mid-abstract mention of a fairly common keyword.
+KEYWORD_FLOOR = 0.5
 #: The floor on the fused score.
 MIN_RELEVANCE = 0.15
 #: The floor without semantic vectors, on the lexical share alone.
-MIN_LEXICAL = 0.2
+MIN_LEXICAL = 0.15
 #: A paper picked by meaning names the topic (or example) it is this close to.
 REASON_COSINE = 0.4
 #: Subscribers whose candidates are worked out together: bounds the temporary arrays.
@@ -394,6 +406,7 @@ class PaperIndex:
     id_rank: npt.NDArray[np.int64]  # each paper's place in id order: the deterministic tie-break
     position: Mapping[str, int]  # paper id → position
     _phrase_cache: dict[Phrase, _Hits] = field(default_factory=dict)
+    _word_cache: dict[str, tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=dict)
     _author_cache: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def digest(
@@ -446,16 +459,98 @@ class PaperIndex:
         relevance = sparse.csr_matrix(weights @ hits) + AUTHOR_SCORE * authors
         excluded = sparse.csr_matrix(excludes @ (hits > 0).astype(np.float64))
         vectors = self.vectors(meaning) if meaning else None
-        fused = _fuse(relevance, self._semantic(subscribers, meaning, vectors))
+        words = self._bm25(subscribers) if BM25_SHARE > 0 else None
+        fused = _fuse(relevance, self._semantic(subscribers, meaning, vectors), words)
         floor = MIN_RELEVANCE if meaning else MIN_LEXICAL
         return Rankings(
             index=self,
             rows={s.email: i for i, s in enumerate(subscribers)},
             subscribers=tuple(subscribers),
-            candidates=self._candidates(subscribers, fused, excluded, authors, floor),
+            candidates=self._candidates(
+                subscribers,
+                fused,
+                excluded,
+                authors,
+                _at_least(relevance, KEYWORD_FLOOR),
+                floor=floor,
+            ),
             meaning=meaning,
             vectors=vectors,
         )
+
+    def _bm25(self, subscribers: Sequence[Subscriber]) -> sparse.csr_matrix:
+        """Subscriber x paper: Okapi BM25 of the words of their topics (names and keywords, each
+        word as often as it is written, times the topic's weight) against each paper's title
+        and abstract, divided by the subscriber's best score (at least ``BM25_REFERENCE``)."""
+        rows: list[int] = []
+        words: list[str] = []
+        vals: list[float] = []
+        for row, subscriber in enumerate(subscribers):
+            for topic in subscriber.topics:
+                for text in (topic.name, *topic.keywords):
+                    for stem in stems(text):
+                        if stem not in _STOP_STEMS:
+                            rows.append(row)
+                            words.append(stem)
+                            vals.append(topic.weight)
+        # words in sorted order: a row's sums then run in the same order ranked alone or not
+        word_ids = {w: i for i, w in enumerate(sorted(set(words)))}
+        cols = [word_ids[w] for w in words]
+        query = sparse.csr_matrix(
+            (vals, (rows, cols)), shape=(len(subscribers), len(word_ids)), dtype=np.float64
+        )
+        scores = sparse.csr_matrix(query @ self._word_matrix(list(word_ids)))
+        best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
+        scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
+        return sparse.csr_matrix(sparse.diags(scale) @ scores)
+
+    def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
+        """Word x paper: each word's BM25 weight in each paper's title and abstract."""
+        rows, cols, vals = [], [], []
+        for row, word in enumerate(words):
+            papers, weights = self._word_weights(word)
+            rows.append(np.full(len(papers), row, dtype=np.int64))
+            cols.append(papers)
+            vals.append(weights)
+        if not words:
+            return sparse.csr_matrix((0, len(self.papers)))
+        return sparse.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(words), len(self.papers)),
+        )
+
+    def _word_weights(self, word: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """The papers holding ``word`` in title or abstract, and its BM25 weight in each."""
+        cached = self._word_cache.get(word)
+        if cached is not None:
+            return cached
+        lengths = self._lengths()
+        found: list[tuple[int, int]] = []
+        for i in sorted(self._postings.get(word, ())):
+            positions = self._fields[i].positions
+            count = len(positions["title"].get(word, ())) + len(positions["abstract"].get(word, ()))
+            if count:
+                found.append((i, count))
+        n, df = len(self.papers), len(found)
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        average = float(lengths.mean()) if n else 1.0
+        papers = np.array([i for i, _ in found], dtype=np.int64)
+        tf = np.array([c for _, c in found], dtype=np.float64)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[papers] / max(average, 1.0))
+        weights = idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+        self._word_cache[word] = (papers, weights)
+        return papers, weights
+
+    def _lengths(self) -> FloatArray:
+        cached = self._word_cache.get("")
+        if cached is None:
+            lengths = np.array(
+                [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in self._fields],
+                dtype=np.float64,
+            )
+            self._word_cache[""] = (np.zeros(0, dtype=np.int64), lengths)
+            return lengths
+        return cached[1]
 
     def vectors(self, meaning: Meaning) -> Vectors:
         """The papers' unit vectors as rows, by paper position (zeros where one is missing)."""
@@ -511,6 +606,8 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        matched: sparse.csr_matrix,
+        *,
         floor: float,
     ) -> _Candidates:
         """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``),
@@ -521,7 +618,8 @@ class PaperIndex:
                 relevance[start : start + CANDIDATE_ROWS],
                 excluded[start : start + CANDIDATE_ROWS],
                 followed[start : start + CANDIDATE_ROWS],
-                floor,
+                matched[start : start + CANDIDATE_ROWS],
+                floor=floor,
             )
             for start in range(0, len(subscribers), CANDIDATE_ROWS)
         ] or [_Candidates.empty()]
@@ -539,11 +637,14 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        matched: sparse.csr_matrix,
+        *,
         floor: float,
     ) -> _Candidates:
         """The candidates of these subscribers (the rows of these matrices).
 
-        One entry per stored (subscriber, paper) score: the floor (which followed authors bypass),
+        One entry per stored (subscriber, paper) score: the floor (which followed authors and
+        keyword matches of at least ``KEYWORD_FLOOR`` bypass),
         ``exclude``, ``min_upvotes`` and categories decide whether it is kept; the kept ones are
         sorted by subscriber, then followed first, then by final score, then by id.
         """
@@ -551,7 +652,8 @@ class PaperIndex:
         width = len(self.papers)
         keys = rows * width + cols
         by_followed = np.isin(keys, _keys(followed, width))
-        keep = (relevance.data >= floor) | by_followed  # followed authors bypass the floor
+        by_keyword = np.isin(keys, _keys(matched, width))
+        keep = (relevance.data >= floor) | by_followed | by_keyword
         keep &= ~np.isin(keys, _keys(excluded, width))
         min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
         keep &= self.upvotes[cols] >= min_upvotes[rows]
@@ -887,6 +989,12 @@ class Rankings:
         return shown
 
 
+def _at_least(matrix: sparse.csr_matrix, value: float) -> sparse.csr_matrix:
+    """The entries of ``matrix`` that are at least ``value``."""
+    kept = matrix.multiply(matrix >= value)
+    return sparse.csr_matrix(kept)
+
+
 def _dimensions(meaning: Meaning) -> int:
     for vector in meaning.papers.values():
         return len(vector)
@@ -906,11 +1014,18 @@ def _closeness(queries: npt.NDArray[np.float32], vectors: Vectors) -> sparse.csr
     return sparse.csr_matrix(sparse.vstack(blocks))
 
 
-def _fuse(relevance: sparse.csr_matrix, semantic: sparse.csr_matrix | None) -> sparse.csr_matrix:
+def _fuse(
+    relevance: sparse.csr_matrix,
+    semantic: sparse.csr_matrix | None,
+    words: sparse.csr_matrix | None = None,
+) -> sparse.csr_matrix:
     """The fused score: the lexical relevance squashed into [0, 1) (half at ``LEXICAL_HALF``),
-    mixed with the semantic closeness by ``SEMANTIC_BLEND``; the lexical share alone without it."""
+    mixed with BM25 (``BM25_SHARE``), then with the semantic closeness by ``SEMANTIC_BLEND``; the
+    lexical part alone without it."""
     lexical = relevance.copy()
     lexical.data = lexical.data / (lexical.data + LEXICAL_HALF)
+    if words is not None:
+        lexical = sparse.csr_matrix((1.0 - BM25_SHARE) * lexical + BM25_SHARE * words)
     if semantic is None:
         return lexical
     return sparse.csr_matrix((1.0 - SEMANTIC_BLEND) * lexical + SEMANTIC_BLEND * semantic)

@@ -16,12 +16,18 @@ from pipeline import ranking
 from tests.quality.evaluate import blind_set, first_set, lexical, papermail, score
 
 GRID = {
-    "SEMANTIC_BLEND": (0.3, 0.4, 0.5, 0.6, 0.7),
-    "SEMANTIC_FLOOR": (0.15, 0.2, 0.25, 0.3),
-    "LEXICAL_HALF": (1.0, 2.0, 4.0),
-    "MIN_RELEVANCE": (0.06, 0.08, 0.1, 0.12, 0.15, 0.2),
+    "BM25_SHARE": (0.5, 0.7, 0.85),
+    "BM25_REFERENCE": (0.0, 5.0, 10.0, 15.0, 20.0),
+    "SEMANTIC_BLEND": (0.1, 0.2, 0.3),
+    "SEMANTIC_FLOOR": (0.2, 0.3),
+    "LEXICAL_HALF": (2.0, 4.0),
+    "MIN_RELEVANCE": (0.1, 0.15, 0.2, 0.25, 0.3),
 }
-LEXICAL_GRID = {"LEXICAL_HALF": (1.0, 2.0, 4.0), "MIN_LEXICAL": (0.1, 0.15, 0.2, 0.25, 0.3)}
+LEXICAL_GRID = {
+    "BM25_SHARE": (0.5, 0.7, 0.85),
+    "LEXICAL_HALF": (2.0, 4.0),
+    "MIN_LEXICAL": (0.1, 0.15, 0.2, 0.25, 0.3),
+}
 
 
 def objective(figures: dict[str, float]) -> float:
