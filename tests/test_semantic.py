@@ -211,6 +211,8 @@ SUBSCRIBER = """\
   topics:
     - name: Generative modelling
       keywords: ["score-based sampling"]
+    - name: Generalization
+      keywords: [grokking]
   like: [2201.02177]
 """
 
@@ -222,8 +224,8 @@ def test_a_run_picks_by_meaning_and_by_example_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """With the model, a paper no keyword matches is picked for a topic it is close to, and
-    papers close to an example paper for it; ``explain`` and the email give those reasons."""
+    """With the model, a paper no keyword matches is picked for a topic it is close to, and a
+    paper close to an example paper says so; ``explain`` and the email give those reasons."""
     (tmp_path / "subs.yaml").write_text(SUBSCRIBER, encoding="utf-8")
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(tmp_path / "subs.yaml"))
     monkeypatch.setenv("PAPERMAIL_SEMANTIC", "on")
@@ -237,7 +239,7 @@ def test_a_run_picks_by_meaning_and_by_example_and_says_so(
     like = (
         "like 2201.02177: Grokking: Generalization Beyond Overfitting on Small Algorithmic Datasets"
     )
-    assert like in explained["2310.06110"]  # grokking, as lazy to rich dynamics
+    assert explained["2310.06110"] == ["Generalization: grokking", like]  # lazy to rich dynamics
     asked = [r for r in papers_server.requests if "id_list" in r]
     assert len(asked) == 1
 
