@@ -5,25 +5,34 @@ The papers of a run (one day, or several for a weekly digest) are indexed once w
 sparse matrix products, and ``Rankings.digest`` picks one subscriber's papers (leaving out what the
 ledger says they already had). ``PaperIndex.digest`` does both for a single subscriber.
 
-How a paper is scored for a subscriber:
+How a paper is scored for a subscriber (docs/ranking.md says why, with the measurements):
 
-- Text is folded (case, accents), split into words and stemmed (Snowball English), so "Diffusion
-  Models" matches the keyword "diffusion model". A keyword of several words matches only as a
-  phrase: its stems must follow one another in the same field.
+- Text is folded (case, accents), split into words and stemmed (Snowball English, repeated until
+  the stem stops changing, so derived forms meet), so "Diffusion Models" matches the keyword
+  "diffusion model". A keyword of several words matches as a phrase, or (for
+  ``PROXIMITY_FACTOR`` of the score) by proximity: its words within a short window of one field,
+  in any order. A keyword written as an acronym matches only in capitals, and also the long form
+  the day's papers define it by ("partial differential equations (PDEs)"), and the other way
+  round. A keyword of stopwords only matches nothing.
 - A keyword's score in a paper is ``idf * sum(field weight * saturation(count))``: a title
   match weighs ``TITLE_WEIGHT``, a Hugging Face keyword ``KEYWORD_WEIGHT``, an abstract match
   ``ABSTRACT_WEIGHT`` at its start, decaying towards half of that deep in the abstract. The
   (smooth, at least 1) idf favours keywords that single out few of the run's papers; the
   saturation keeps repetition from dominating.
-- A topic's score is its ``weight`` * the sum of its matched keywords' scores; a paper's relevance
-  is the sum over topics. A followed author adds ``AUTHOR_SCORE``.
-- A paper is a candidate when its relevance reaches ``MIN_RELEVANCE`` (the floor: nothing is padded
-  in) or one of its authors is followed (always included, bypassing the floor). ``exclude``,
-  ``min_upvotes`` and the already-sent papers drop candidates, and so does an arXiv-only paper
-  outside the subscriber's ``categories`` (arXiv is asked only for those who follow categories).
+- A topic's score is its ``weight`` * the sum of its matched keywords' scores; the keyword
+  relevance is the sum over topics. A followed author adds ``AUTHOR_SCORE``.
+- The lexical part mixes that relevance (squashed into [0, 1)) with Okapi BM25 of every word of
+  the subscriber's topics (``BM25_SHARE``); with ``Meaning`` (the embedding model's vectors), the
+  fused score mixes in how close each topic and example paper is to the paper
+  (``SEMANTIC_BLEND``).
+- A paper is a candidate when its fused score reaches ``MIN_RELEVANCE`` (``MIN_LEXICAL`` without
+  vectors), a keyword matches it with a relevance of at least ``KEYWORD_FLOOR``, or one of its
+  authors is followed (always included). Nothing is padded in. ``exclude``, ``min_upvotes`` and
+  the already-sent papers drop candidates, and so does an arXiv-only paper outside the
+  subscriber's ``categories`` (arXiv is asked only for those who follow categories).
   ``max_papers`` caps the digest, followed authors' papers taking their places first.
-- Popularity (upvotes + comments) multiplies the relevance by at most ``1 + POPULARITY_NUDGE``, so
-  it can only reorder papers whose relevance differs by less than that; ties fall back to the id.
+- Popularity (upvotes + comments) multiplies the score by at most ``1 + POPULARITY_NUDGE``, so
+  it can only reorder papers whose scores differ by less than that; ties fall back to the id.
 """
 
 from __future__ import annotations
@@ -358,6 +367,9 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
         upvotes=np.array([p.upvotes for p in unique], dtype=np.int64),
         id_rank=np.argsort(np.argsort(np.array([p.id for p in unique]), kind="stable")),
         position={p.id: i for i, p in enumerate(unique)},
+        lengths=np.array(
+            [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in fields], dtype=np.float64
+        ),
     )
 
 
@@ -405,6 +417,7 @@ class PaperIndex:
     upvotes: npt.NDArray[np.int64]
     id_rank: npt.NDArray[np.int64]  # each paper's place in id order: the deterministic tie-break
     position: Mapping[str, int]  # paper id → position
+    lengths: FloatArray  # words in each paper's title and abstract (BM25's document length)
     _phrase_cache: dict[Phrase, _Hits] = field(default_factory=dict)
     _word_cache: dict[str, tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=dict)
     _author_cache: dict[str, frozenset[int]] = field(default_factory=dict)
@@ -524,7 +537,7 @@ class PaperIndex:
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
-        lengths = self._lengths()
+        lengths = self.lengths
         found: list[tuple[int, int]] = []
         for i in sorted(self._postings.get(word, ())):
             positions = self._fields[i].positions
@@ -540,17 +553,6 @@ class PaperIndex:
         weights = idf * tf * (BM25_K1 + 1.0) / (tf + norm)
         self._word_cache[word] = (papers, weights)
         return papers, weights
-
-    def _lengths(self) -> FloatArray:
-        cached = self._word_cache.get("")
-        if cached is None:
-            lengths = np.array(
-                [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in self._fields],
-                dtype=np.float64,
-            )
-            self._word_cache[""] = (np.zeros(0, dtype=np.int64), lengths)
-            return lengths
-        return cached[1]
 
     def vectors(self, meaning: Meaning) -> Vectors:
         """The papers' unit vectors as rows, by paper position (zeros where one is missing)."""
