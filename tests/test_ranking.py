@@ -409,3 +409,26 @@ def test_a_keyword_of_stopwords_matches_nothing() -> None:
     assert ids(reader("the"), papers) == []
     assert ids(reader("a", "of the"), papers) == []
     assert ids(reader("theory of everything"), papers) == ["1"]
+
+
+def test_papers_sharing_only_a_common_word_are_not_padded_in() -> None:
+    """BM25 over a topic's words lifts nothing on a day where only a common word is shared: a
+    subscriber's best paper of such a day is not made a pick by being their best."""
+    papers = [
+        paper(str(i), f"A model of traffic {i}", f"We model cars on road {i}. " + FILLER)
+        for i in range(30)
+    ]
+    assert ids(reader("diffusion model", "score matching"), papers) == []
+
+
+def test_a_paper_using_the_topics_words_spread_out_is_picked_one_sharing_a_word_is_not() -> None:
+    """BM25 over the topic's name and keywords: a paper using several of them, though never a
+    keyword as written, is picked; a paper sharing one word with them is not."""
+    topic = Topic("Loss landscape", ("flat minima",))
+    sub = Subscriber("r@example.org", topics=(topic,))
+    spread = paper(
+        "1", "Flat regions of the landscape", "Minima of the training loss found by small batches."
+    )
+    single = paper("2", "Landscape photography", "A camera study. " + FILLER)
+    others = [paper(str(i), f"Quantum dots {i}", FILLER) for i in range(3, 30)]
+    assert ids(sub, [spread, single, *others]) == ["1"]
