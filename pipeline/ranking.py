@@ -73,6 +73,9 @@ BM25_K1 = 1.5
 #: BM25 is divided by the subscriber's best score, or by this when their best is lower: on a day
 #: where nothing matches well, nothing is lifted to the top.
 BM25_REFERENCE = 10.0
+#: BM25 shares below this are dropped (they could not make a pick, and would store an entry for
+#: nearly every subscriber and paper).
+BM25_KEEP = 0.3
 BM25_B = 0.75
 #: The lexical relevance at which its share of the fused score is half way to its maximum.
 LEXICAL_HALF = 2.0
@@ -500,22 +503,24 @@ class PaperIndex:
         vals: list[float] = []
         for row, subscriber in enumerate(subscribers):
             for topic in subscriber.topics:
-                for text in (topic.name, *topic.keywords):
-                    for stem in stems(text):
-                        if stem not in _STOP_STEMS:
-                            rows.append(row)
-                            words.append(stem)
-                            vals.append(topic.weight)
+                found = _topic_words(topic)
+                rows.extend([row] * len(found))
+                words.extend(found)
+                vals.extend([topic.weight] * len(found))
         # words in sorted order: a row's sums then run in the same order ranked alone or not
         word_ids = {w: i for i, w in enumerate(sorted(set(words)))}
         cols = [word_ids[w] for w in words]
         query = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(len(subscribers), len(word_ids)), dtype=np.float64
         )
-        scores = sparse.csr_matrix(query @ self._word_matrix(list(word_ids)))
-        best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
-        scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
-        return sparse.csr_matrix(sparse.diags(scale) @ scores)
+        matrix = self._word_matrix(list(word_ids))
+        blocks = [
+            _bm25_block(sparse.csr_matrix(query[start : start + CANDIDATE_ROWS] @ matrix))
+            for start in range(0, len(subscribers), CANDIDATE_ROWS)
+        ]
+        if not blocks:
+            return sparse.csr_matrix((0, len(self.papers)))
+        return sparse.csr_matrix(sparse.vstack(blocks))
 
     def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """Word x paper: each word's BM25 weight in each paper's title and abstract."""
@@ -861,6 +866,11 @@ class Rankings:
     candidates: _Candidates
     meaning: Meaning | None = None
     vectors: Vectors | None = None  # the papers' unit vectors, by position, with ``meaning``
+    #: (topics, example ids) → the reasons they could give and their vectors: subscribers share.
+    _queries: dict[
+        tuple[tuple[Topic, ...], tuple[str, ...]],
+        tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]],
+    ] = field(default_factory=dict)
 
     def digest(
         self,
@@ -884,14 +894,57 @@ class Rankings:
         picked = self._pick(row, subscriber.max_papers, already_sent, among)
         papers = self.index.papers
         topic_hits = self._topic_hits(subscriber) if picked else []
+        close = self._closeness(subscriber, [i for i, _, _ in picked])
         return Digest(
             subscriber=subscriber,
             day=day,
             papers=tuple(
-                ScoredPaper(papers[i], score, self._reasons(subscriber, i, by_followed, topic_hits))
+                ScoredPaper(
+                    papers[i],
+                    score,
+                    self._reasons(subscriber, i, by_followed, topic_hits, close.get(i, [])),
+                )
                 for i, score, by_followed in picked
             ),
         )
+
+    def _closeness(
+        self, subscriber: Subscriber, picked: list[int]
+    ) -> dict[int, list[tuple[float, int, Reason]]]:
+        """For each picked paper, (cosine, order, reason) of each of the subscriber's topics and
+        example papers: one matrix product a digest."""
+        if self.meaning is None or self.vectors is None or not picked:
+            return {}
+        key = (subscriber.topics, subscriber.like)
+        if key not in self._queries:
+            self._queries[key] = self._meaning_queries(subscriber, self.meaning)
+        reasons, queries = self._queries[key]
+        if not reasons:
+            return {}
+        cosines = (queries @ self.vectors[picked].T).tolist()
+        return {
+            paper: [(cosines[k][j], order, reason) for k, (order, reason) in enumerate(reasons)]
+            for j, paper in enumerate(picked)
+        }
+
+    @staticmethod
+    def _meaning_queries(
+        subscriber: Subscriber, meaning: Meaning
+    ) -> tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]]:
+        """The reasons a subscriber's topics and example papers can give, and their vectors."""
+        reasons: list[tuple[int, Reason]] = []
+        vectors: list[Vector] = []
+        for order, topic in enumerate(subscriber.topics):
+            query = meaning.queries.get(topic_query(topic))
+            if query is not None:
+                reasons.append((-order, Reason(ReasonKind.SEMANTIC, topic.name)))
+                vectors.append(query)
+        for order, pid in enumerate(subscriber.like):
+            example = meaning.examples.get(pid)
+            if example is not None:
+                reasons.append((-order, Reason(ReasonKind.LIKE, pid, (example.title,))))
+                vectors.append(example.vector)
+        return reasons, np.array(vectors, dtype=np.float32)
 
     def _pick(
         self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
@@ -936,8 +989,10 @@ class Rankings:
         paper: int,
         followed: bool,
         topic_hits: Sequence[tuple[Topic, Sequence[_KeywordHits]]],
+        close: Sequence[tuple[float, int, Reason]],
     ) -> tuple[Reason, ...]:
-        """Why ``paper`` was picked: the followed authors, then topics by their contribution."""
+        """Why ``paper`` was picked: the followed authors, then topics by their contribution,
+        then what it is close to in meaning."""
         reasons: list[Reason] = []
         if followed:
             reasons.extend(
@@ -961,34 +1016,43 @@ class Rankings:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
         matched = {r.label for r in reasons if r.kind is ReasonKind.TOPIC}
-        reasons.extend(self._meaning_reasons(subscriber, paper, matched, bool(reasons)))
+        reasons.extend(_meaning_reasons(close, matched, explained=bool(reasons)))
         return tuple(reasons)
 
-    def _meaning_reasons(
-        self, subscriber: Subscriber, paper: int, matched: set[str], explained: bool
-    ) -> list[Reason]:
-        """The topics (not matched by keyword) and the example papers this paper is close to in
-        meaning (cosine at least ``REASON_COSINE``), closest first; when nothing else explains
-        the pick, the closest of them whatever its cosine."""
-        if self.meaning is None or self.vectors is None:
-            return []
-        vector = self.vectors[paper]
-        close: list[tuple[float, int, Reason]] = []
-        for order, topic in enumerate(subscriber.topics):
-            query = self.meaning.queries.get(topic_query(topic))
-            if query is not None and topic.name not in matched:
-                cosine = float(query @ vector)
-                close.append((cosine, -order, Reason(ReasonKind.SEMANTIC, topic.name)))
-        for order, pid in enumerate(subscriber.like):
-            example = self.meaning.examples.get(pid)
-            if example is not None:
-                cosine = float(example.vector @ vector)
-                close.append((cosine, -order, Reason(ReasonKind.LIKE, pid, (example.title,))))
-        close.sort(key=lambda c: (-c[0], -c[1]))
-        shown = [r for cosine, _, r in close if cosine >= REASON_COSINE]
-        if not shown and not explained and close:
-            shown = [close[0][2]]
-        return shown
+
+def _meaning_reasons(
+    close: Sequence[tuple[float, int, Reason]], matched: set[str], *, explained: bool
+) -> list[Reason]:
+    """The topics (not matched by keyword) and the example papers a paper is close to in meaning
+    (cosine at least ``REASON_COSINE``), closest first; when nothing else explains the pick, the
+    closest of them whatever its cosine."""
+    if explained and all(c[0] < REASON_COSINE for c in close):
+        return []  # the usual case: nothing to add, and no sorting to do
+    ranked = sorted(
+        (c for c in close if c[2].kind is ReasonKind.LIKE or c[2].label not in matched),
+        key=lambda c: (-c[0], -c[1]),
+    )
+    shown = [r for cosine, _, r in ranked if cosine >= REASON_COSINE]
+    if not shown and not explained and ranked:
+        shown = [ranked[0][2]]
+    return shown
+
+
+@lru_cache(maxsize=65536)
+def _topic_words(topic: Topic) -> tuple[str, ...]:
+    """The stems of a topic's name and keywords, stopwords aside, each as often as written."""
+    texts = (topic.name, *topic.keywords)
+    return tuple(s for text in texts for s in stems(text) if s not in _STOP_STEMS)
+
+
+def _bm25_block(scores: sparse.csr_matrix) -> sparse.csr_matrix:
+    """BM25 scores divided by each row's best (at least ``BM25_REFERENCE``), without the shares
+    below ``BM25_KEEP``: a common word shared with most papers would otherwise store an entry
+    for nearly every (subscriber, paper)."""
+    best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
+    scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
+    shares = sparse.csr_matrix(sparse.diags(scale) @ scores)
+    return _at_least(shares, BM25_KEEP) if BM25_KEEP > 0 else shares
 
 
 def _at_least(matrix: sparse.csr_matrix, value: float) -> sparse.csr_matrix:

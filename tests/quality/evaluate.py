@@ -61,6 +61,7 @@ TUNED = (
     "PROXIMITY_FACTOR",
     "BM25_SHARE",
     "BM25_REFERENCE",
+    "BM25_KEEP",
 )
 
 #: A ranker: the set and one profile → the profile's digest, paper ids best first.
