@@ -912,7 +912,8 @@ class Rankings:
         self, subscriber: Subscriber, picked: list[int]
     ) -> dict[int, list[tuple[float, int, Reason]]]:
         """For each picked paper, (cosine, order, reason) of each of the subscriber's topics and
-        example papers: one matrix product a digest."""
+        example papers (only the closest when none reaches ``REASON_COSINE``): one matrix
+        product a digest."""
         if self.meaning is None or self.vectors is None or not picked:
             return {}
         key = (subscriber.topics, subscriber.like)
@@ -921,11 +922,17 @@ class Rankings:
         reasons, queries = self._queries[key]
         if not reasons:
             return {}
-        cosines = (queries @ self.vectors[picked].T).tolist()
-        return {
-            paper: [(cosines[k][j], order, reason) for k, (order, reason) in enumerate(reasons)]
-            for j, paper in enumerate(picked)
-        }
+        cosines = queries @ self.vectors[picked].T
+        best, closest = cosines.max(axis=0).tolist(), cosines.argmax(axis=0).tolist()
+        out: dict[int, list[tuple[float, int, Reason]]] = {}
+        for j, paper in enumerate(picked):
+            if best[j] >= REASON_COSINE:
+                column = cosines[:, j].tolist()
+                out[paper] = [(column[k], o, r) for k, (o, r) in enumerate(reasons)]
+            else:  # only the closest can be shown (when nothing else explains the pick)
+                order, reason = reasons[closest[j]]
+                out[paper] = [(best[j], order, reason)]
+        return out
 
     @staticmethod
     def _meaning_queries(
@@ -1056,9 +1063,11 @@ def _bm25_block(scores: sparse.csr_matrix) -> sparse.csr_matrix:
 
 
 def _at_least(matrix: sparse.csr_matrix, value: float) -> sparse.csr_matrix:
-    """The entries of ``matrix`` that are at least ``value``."""
-    kept = matrix.multiply(matrix >= value)
-    return sparse.csr_matrix(kept)
+    """The entries of ``matrix`` that are at least ``value`` (a copy; the order kept)."""
+    kept = matrix.copy()
+    kept.data[kept.data < value] = 0.0
+    kept.eliminate_zeros()
+    return kept
 
 
 def _dimensions(meaning: Meaning) -> int:
