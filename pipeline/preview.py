@@ -19,10 +19,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from pipeline import semantic
 from pipeline.errors import PapermailError
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
-from pipeline.planning import Archive, rank_pool, skip_reason
+from pipeline.planning import Archive, Meanings, rank_pool, skip_reason
 from pipeline.rendering import Renderer
 from pipeline.run import archive_of, ledger_path, select
 from pipeline.settings import Settings
@@ -69,6 +70,7 @@ def render_previews(
     renderer = Renderer(settings.templates, unsubscribe_url=settings.unsubscribe_url)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
+    semantic_part = semantic.prepare(settings, subscribers)  # the model the run uses
     try:
         entries = write_previews(
             out,
@@ -77,6 +79,7 @@ def render_previews(
             renderer=renderer,
             ledger=ledger,
             archive=archive_of(settings),
+            meanings=semantic_part.meaning if semantic_part else None,
         )
     finally:
         if ledger:
@@ -92,13 +95,14 @@ def write_previews(
     renderer: Renderer,
     ledger: Ledger | None,
     archive: Archive,
+    meanings: Meanings | None = None,
 ) -> list[PreviewEntry]:
     """Render each subscriber's email into ``out`` and write ``index.html`` linking them.
 
     Each digest is the one the run would send: with catch-up and weekly days from ``archive``.
     """
     entries = []
-    pool = rank_pool(subscribers, day, ledger, archive)
+    pool = rank_pool(subscribers, day, ledger, archive, meanings)  # ranked as the run ranks
     for subscriber in subscribers:
         digest, _covers = pool.plan(subscriber, ledger)
         rendered = renderer.render(digest)

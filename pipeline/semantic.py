@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,11 +439,14 @@ def prepare(
     settings: Settings,
     subscribers: Sequence[Subscriber],
     *,
-    client: httpx.Client,
-    sleep: Callable[[float], None],
+    client: httpx.Client | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Semantic | None:
     """A run's semantic part per the settings (None: lexical ranking), with the subscribers'
-    example papers fetched from arXiv if not cached."""
+    example papers fetched from arXiv if not cached (with ``client``, or one of its own)."""
+    if client is None:
+        with httpx.Client(timeout=settings.http_timeout, follow_redirects=True) as own:
+            return prepare(settings, subscribers, client=own, sleep=sleep)
     embedder = load_embedder(
         state_dir=settings.state_dir,
         enabled=settings.semantic,
