@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from pipeline import app, delivery, engine, ranking, rendering
+from pipeline import app, delivery, engine, ranking, rendering, semantic
 from pipeline.clock import Clock
 from pipeline.models import (
     Day,
@@ -69,12 +69,29 @@ def rank(subscriber: Subscriber, day: Day) -> Digest:
     return ranking.build_digest(subscriber, day.day, day.papers, already_sent=frozenset())
 
 
-def rank_each(subscribers: Sequence[Subscriber], day: Day) -> Iterator[Digest]:
+def rank_each(
+    subscribers: Sequence[Subscriber], day: Day, meaning: ranking.Meaning | None = None
+) -> Iterator[Digest]:
     """Every subscriber's digest as a run makes them: the papers indexed and everyone scored
     together once (``ranking.rank_all``), then each digest picked as it is served."""
-    rankings = ranking.rank_all(day.papers, subscribers)
+    rankings = ranking.rank_all(day.papers, subscribers, meaning)
     for subscriber in subscribers:
         yield rankings.digest(subscriber, day.day)
+
+
+def embedder(state_dir: Path | None) -> semantic.Vectors:
+    """The embedding model (the tests' packaged one, a dev dependency), caching in
+    ``state_dir`` (None: in memory)."""
+    from tests.embedding import embedder as packaged  # noqa: PLC0415  # the tests' model folder
+
+    return semantic.Vectors(packaged(), state_dir)
+
+
+def meaning_for(
+    vectors: semantic.Vectors, day: Day, subscribers: Sequence[Subscriber]
+) -> ranking.Meaning | None:
+    """The vectors ranking needs for ``day`` and ``subscribers``, as a run computes them."""
+    return semantic.Semantic(vectors, {}).meaning([day], subscribers)
 
 
 def picked(digest: Digest) -> int:
@@ -164,6 +181,7 @@ def settings_for(
         smtp_concurrency=concurrency,
         max_attempts=1,
         **smtp,
+        semantic=False,  # the end-to-end figures compare sending; semantic has its own section
     )
 
 

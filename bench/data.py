@@ -86,6 +86,18 @@ def profiles(count: int, *, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
+def distinct_topics(count: int, *, seed: int = 13) -> list[str]:
+    """``count`` topic texts no two alike (as ``ranking.topic_query`` writes them): a real topic
+    with a sample of its keywords and a number, as if every subscriber wrote their own."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        name, keywords = rng.choice(TOPICS)
+        chosen = rng.sample(keywords, rng.randint(1, len(keywords)))
+        out.append(f"{name} {i}: {', '.join(chosen)}")
+    return out
+
+
 def broad_profile(max_papers: int) -> dict[str, Any]:
     """A profile that matches almost every paper, for digests of a chosen size."""
     return {

@@ -1,7 +1,8 @@
-"""The five benchmark sections. Each returns rows for the table; heavy work runs in a child process.
+"""The six benchmark sections. Each returns rows for the table; heavy work runs in a child process.
 
 1. end to end (papermail vs an aiosmtplib baseline into the same SMTP sink), 2. ranking at scale,
-3. rendering steps, 4. peak memory of a large run to the outbox, 5. ranking quality.
+3. rendering steps, 4. peak memory of a large run to the outbox, 5. semantic scoring's costs,
+6. ranking quality.
 """
 
 from __future__ import annotations
@@ -360,6 +361,64 @@ def memory(sizes: Sizes) -> list[Row]:
     ]
 
 
+def semantic_costs(sizes: Sizes) -> list[Row]:
+    """Section 5: embedding a day, a first run's distinct topics, and ranking with vectors
+    against ranking lexically (the largest ranking cell, vectors already computed)."""
+    papers = min(sizes.papers, max(sizes.rank_papers))
+    with tempfile.TemporaryDirectory(prefix="papermail-bench-state-") as state:
+        day = child("embed_day", {"papers": papers, "state_dir": state}, timeout=600)
+    rows = [
+        Row(
+            "semantic",
+            f"{papers} papers",
+            "embedding CPU",
+            round(day["cpu_seconds"], 2),
+            "s",
+            f"{day['seconds']:.1f} s wall; the day again from the cache {day['cached_seconds']:.2f}"
+            f" s; peak RSS {_mib(day['max_rss_kb'])} MiB ({_mib(day['rss_before_kb'])} with the "
+            "model loaded)",
+        )
+    ]
+    count = max(sizes.rank_subscribers)
+    topics = child(
+        "embed_topics",
+        {"count": count, "budget": sizes.rank_budget},
+        timeout=600 + sizes.rank_budget * 2,
+    )
+    how = f"extrapolated from {topics['measured']}" if topics["extrapolated"] else "measured"
+    rows.append(
+        Row(
+            "semantic",
+            f"{count} distinct topics",
+            "first-run embedding",
+            round(topics["seconds"], 1),
+            "s",
+            f"{how}; {topics['cpu_seconds']:.1f} CPU s; a later run reads them from the cache",
+        )
+    )
+    subscribers, width = max(sizes.rank_subscribers), max(sizes.rank_papers)
+    case = f"{subscribers} subscribers x {width} papers"
+    cells = {}
+    for hybrid in (False, True):
+        args = {"subscribers": subscribers, "papers": width, "hybrid": hybrid}
+        cells[hybrid] = child("rank_hybrid", args, timeout=900)
+    for hybrid, cell in cells.items():
+        rows.append(
+            Row(
+                "semantic",
+                case,
+                "rank, hybrid" if hybrid else "rank, lexical",
+                round(cell["seconds"], 2),
+                "s",
+                f"peak RSS {_mib(cell['max_rss_kb'])} MiB; "
+                f"{cell['picked_per_subscriber']:.1f} papers picked per subscriber",
+            )
+        )
+    ratio = cells[True]["seconds"] / cells[False]["seconds"]
+    rows.append(Row("semantic", case, "hybrid / lexical", round(ratio, 2), "", "goal <= 2"))
+    return rows
+
+
 def quality(_sizes: Sizes) -> list[Row]:
     """Section 5: nDCG@5 and precision@5 on the ranking issue's labelled set, when present."""
     try:
@@ -441,6 +500,7 @@ SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {
     "ranking": ranking_scale,
     "rendering": rendering_steps,
     "memory": memory,
+    "semantic": semantic_costs,
     "quality": quality,
     "startup": startup,
 }

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from pipeline import delivery
+from pipeline import delivery, semantic
 from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.engine import Delivery, Halt, Progress, run_day
 from pipeline.errors import ExitCode, SourceError, UsageError, worst_exit_code
@@ -135,6 +135,7 @@ def run_batch(
             log.warning(
                 "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
             )
+        meaning = semantic.prepare(settings, subscribers, client=client, clock=clock)
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),
             from_address=settings.from_email,
@@ -169,6 +170,7 @@ def run_batch(
                     invalid_subscribers=subscriber_set.rejected,
                     progress=progress,
                     arxiv_outage=str(outages[0]) if outages else "",
+                    meanings=meaning.meaning if meaning else None,
                 )
             )
         finally:
@@ -215,7 +217,14 @@ def explain(
     try:
         fetch = partial(gather, settings, client=client, clock=clock, categories=categories)
         earlier = gather_covered([subscriber], day, ledger, fetch, archive_of(settings))
-        return digest_for(subscriber, papers, ledger, archive=earlier.archive)
+        meaning = semantic.prepare(settings, [subscriber], client=client, clock=clock)
+        return digest_for(
+            subscriber,
+            papers,
+            ledger,
+            archive=earlier.archive,
+            meanings=meaning.meaning if meaning else None,
+        )
     finally:
         if ledger:
             ledger.close()

@@ -29,7 +29,7 @@ from pipeline.models import (
     RunReport,
     Subscriber,
 )
-from pipeline.planning import Archive, Pool, no_archive, rank_pool, skip_reason
+from pipeline.planning import Archive, Meanings, Pool, no_archive, rank_pool, skip_reason
 from pipeline.rendering import Renderer
 from pipeline.text import one_line
 
@@ -153,6 +153,7 @@ async def run_day(
     progress: Progress | None = None,
     halt: Halt | None = None,
     arxiv_outage: str = "",
+    meanings: Meanings | None = None,
 ) -> RunReport:
     """Serve every subscriber for ``day`` and report what happened to each.
 
@@ -168,7 +169,7 @@ async def run_day(
     halt = halt or Halt()
     serving = _Serving(
         day=day,
-        pool=rank_pool(subscribers, day, ledger, archive),  # every subscriber scored at once
+        pool=rank_pool(subscribers, day, ledger, archive, meanings),  # everyone scored at once
         renderer=renderer,
         ledger=ledger,
         how=delivery_to,

@@ -157,6 +157,7 @@ class Subscriber:
     weekday: str | None = None
     paused: bool = False
     source_file: Path | None = None
+    like: tuple[str, ...] = ()  # arXiv ids of example papers: "more like these"
 
     @property
     def slug(self) -> str:
@@ -169,11 +170,14 @@ class ReasonKind(enum.StrEnum):
 
     TOPIC = "topic"
     AUTHOR = "author"
+    SEMANTIC = "semantic"  # close in meaning to a topic (label: the topic's name)
+    LIKE = "like"  # close to an example paper (label: its arXiv id; terms: its title)
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One reason a paper was picked: a topic and the terms that matched, or a followed author."""
+    """One reason a paper was picked: a topic and the terms that matched, a followed author, a
+    topic the paper is close to in meaning, or an example paper it is like."""
 
     kind: ReasonKind
     label: str
@@ -182,6 +186,10 @@ class Reason:
     def __str__(self) -> str:
         if self.kind is ReasonKind.AUTHOR:
             return f"by {self.label}"
+        if self.kind is ReasonKind.SEMANTIC:
+            return f"close to {self.label}"
+        if self.kind is ReasonKind.LIKE:
+            return f"like {self.label}: {self.terms[0]}" if self.terms else f"like {self.label}"
         return f"{self.label}: {', '.join(self.terms)}" if self.terms else self.label
 
 

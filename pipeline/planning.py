@@ -34,6 +34,9 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 CATCH_UP_DAYS = 7
 #: Archived days by date (None when a day was never gathered).
 Archive = Callable[[date], Day | None]
+#: The semantic vectors for these days' papers and these subscribers (``pipeline.semantic``), or
+#: None: ranking is then lexical.
+Meanings = Callable[[Sequence[Day], Sequence[Subscriber]], ranking.Meaning | None]
 
 
 class History(Protocol):
@@ -102,6 +105,12 @@ def _not_covered(window: tuple[date, ...], served: Sequence[Served]) -> tuple[da
     return tuple(d for d in window if d >= first and d not in done)
 
 
+def archived_days(days: Sequence[date], day: Day, archive: Archive) -> list[Day]:
+    """The run's day and the archived ones among ``days`` (what semantic vectors are cached by)."""
+    found = [day if when == day.day else archive(when) for when in days]
+    return [d for d in found if d is not None]
+
+
 def papers_of(
     days: Sequence[date], day: Day, archive: Archive
 ) -> tuple[tuple[date, ...], list[Paper]]:
@@ -130,6 +139,8 @@ def plan(
     ledger: History | None,
     archive: Archive = no_archive,
     rankings: ranking.Rankings | None = None,
+    *,
+    meanings: Meanings | None = None,
 ) -> tuple[Digest, tuple[date, ...]]:
     """The digest ``subscriber`` gets for ``day`` and the days it covers; never a paper twice.
 
@@ -139,7 +150,8 @@ def plan(
     wanted = covered_days(subscriber, day.day, ledger)
     covers, papers = papers_of(wanted, day, archive)
     if rankings is None:
-        rankings = ranking.rank_all(papers, [subscriber])
+        meaning = meanings(archived_days(wanted, day, archive), [subscriber]) if meanings else None
+        rankings = ranking.rank_all(papers, [subscriber], meaning)
     among = frozenset(p.id for p in papers)
     digest = _digest(rankings, subscriber, day.day, ledger, among, wanted=wanted, covers=covers)
     return digest, covers
@@ -191,7 +203,11 @@ class Pool:
 
 
 def rank_pool(
-    subscribers: Sequence[Subscriber], day: Day, ledger: History | None, archive: Archive
+    subscribers: Sequence[Subscriber],
+    day: Day,
+    ledger: History | None,
+    archive: Archive,
+    meanings: Meanings | None = None,
 ) -> Pool:
     """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
     days_of = days_to_cover(subscribers, day.day, ledger)
@@ -200,7 +216,8 @@ def rank_pool(
         covers, papers = papers_of(days, day, archive)
         holding[days] = (covers, frozenset(p.id for p in papers))
     every_day = sorted({when for days in holding for when in days})
-    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers)
+    meaning = meanings(archived_days(every_day, day, archive), subscribers) if meanings else None
+    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers, meaning)
     return Pool(day, rankings, days_of, holding)
 
 
@@ -211,9 +228,10 @@ def digest_for(
     rankings: ranking.Rankings | None = None,
     *,
     archive: Archive = no_archive,
+    meanings: Meanings | None = None,
 ) -> Digest:
     """The digest ``subscriber`` would get for ``day``, leaving out papers already sent to them."""
-    return plan(subscriber, day, ledger, archive, rankings)[0]
+    return plan(subscriber, day, ledger, archive, rankings, meanings=meanings)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from pipeline import semantic
 from pipeline.app import archive_of, ledger_path, select
 from pipeline.errors import PapermailError
 from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
-from pipeline.planning import Archive, gather_covered, rank_pool, skip_reason
+from pipeline.planning import Archive, Meanings, gather_covered, rank_pool, skip_reason
 from pipeline.rendering import Renderer
 from pipeline.settings import Settings
 from pipeline.subscribers import SubscriberSet, load_subscribers
@@ -73,6 +74,7 @@ def render_previews(
     renderer = Renderer.for_settings(settings)
     path = ledger_path(settings)
     ledger = Ledger(path) if path.exists() else None
+    semantic_part = semantic.prepare(settings, subscribers)  # the model the run uses
     try:
         archive = archive_of(settings)
         if gather is not None:
@@ -84,6 +86,7 @@ def render_previews(
             renderer=renderer,
             ledger=ledger,
             archive=archive,
+            meanings=semantic_part.meaning if semantic_part else None,
         )
     finally:
         if ledger:
@@ -99,13 +102,14 @@ def write_previews(
     renderer: Renderer,
     ledger: Ledger | None,
     archive: Archive,
+    meanings: Meanings | None = None,
 ) -> list[PreviewEntry]:
     """Render each subscriber's email into ``out`` and write ``index.html`` linking them.
 
     Each digest is the one the run would send: with catch-up and weekly days from ``archive``.
     """
     entries = []
-    pool = rank_pool(subscribers, day, ledger, archive)
+    pool = rank_pool(subscribers, day, ledger, archive, meanings)  # ranked as the run ranks
     for subscriber in subscribers:
         digest, _covers = pool.plan(subscriber, ledger)
         rendered = renderer.render(digest)

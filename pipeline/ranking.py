@@ -5,25 +5,34 @@ The papers of a run (one day, or several for a weekly digest) are indexed once w
 sparse matrix products, and ``Rankings.digest`` picks one subscriber's papers (leaving out what the
 ledger says they already had). ``PaperIndex.digest`` does both for a single subscriber.
 
-How a paper is scored for a subscriber:
+How a paper is scored for a subscriber (docs/ranking.md says why, with the measurements):
 
-- Text is folded (case, accents), split into words and stemmed (Snowball English), so "Diffusion
-  Models" matches the keyword "diffusion model". A keyword of several words matches only as a
-  phrase: its stems must follow one another in the same field.
+- Text is folded (case, accents), split into words and stemmed (Snowball English, repeated until
+  the stem stops changing, so derived forms meet), so "Diffusion Models" matches the keyword
+  "diffusion model". A keyword of several words matches as a phrase, or (for
+  ``PROXIMITY_FACTOR`` of the score) by proximity: its words within a short window of one field,
+  in any order. A keyword written as an acronym matches only in capitals, and also the long form
+  the day's papers define it by ("partial differential equations (PDEs)"), and the other way
+  round. A keyword of stopwords only matches nothing.
 - A keyword's score in a paper is ``idf * sum(field weight * saturation(count))``: a title
   match weighs ``TITLE_WEIGHT``, a Hugging Face keyword ``KEYWORD_WEIGHT``, an abstract match
   ``ABSTRACT_WEIGHT`` at its start, decaying towards half of that deep in the abstract. The
   (smooth, at least 1) idf favours keywords that single out few of the run's papers; the
   saturation keeps repetition from dominating.
-- A topic's score is its ``weight`` * the sum of its matched keywords' scores; a paper's relevance
-  is the sum over topics. A followed author adds ``AUTHOR_SCORE``.
-- A paper is a candidate when its relevance reaches ``MIN_RELEVANCE`` (the floor: nothing is padded
-  in) or one of its authors is followed (always included, bypassing the floor). ``exclude``,
-  ``min_upvotes`` and the already-sent papers drop candidates, and so does an arXiv-only paper
-  outside the subscriber's ``categories`` (arXiv is asked only for those who follow categories).
+- A topic's score is its ``weight`` * the sum of its matched keywords' scores; the keyword
+  relevance is the sum over topics. A followed author adds ``AUTHOR_SCORE``.
+- The lexical part mixes that relevance (squashed into [0, 1)) with Okapi BM25 of every word of
+  the subscriber's topics (``BM25_SHARE``); with ``Meaning`` (the embedding model's vectors), the
+  fused score mixes in how close each topic and example paper is to the paper
+  (``SEMANTIC_BLEND``).
+- A paper is a candidate when its fused score reaches ``MIN_RELEVANCE`` (``MIN_LEXICAL`` without
+  vectors), a keyword matches it with a relevance of at least ``KEYWORD_FLOOR``, or one of its
+  authors is followed (always included). Nothing is padded in. ``exclude``, ``min_upvotes`` and
+  the already-sent papers drop candidates, and so does an arXiv-only paper outside the
+  subscriber's ``categories`` (arXiv is asked only for those who follow categories).
   ``max_papers`` caps the digest, followed authors' papers taking their places first.
-- Popularity (upvotes + comments) multiplies the relevance by at most ``1 + POPULARITY_NUDGE``, so
-  it can only reorder papers whose relevance differs by less than that; ties fall back to the id.
+- Popularity (upvotes + comments) multiplies the score by at most ``1 + POPULARITY_NUDGE``, so
+  it can only reorder papers whose scores differ by less than that; ties fall back to the id.
 """
 
 from __future__ import annotations
@@ -44,23 +53,104 @@ from scipy import sparse
 
 from pipeline.models import Digest, Paper, Reason, ReasonKind, ScoredPaper, Subscriber, Topic
 
+Vector = npt.NDArray[np.float32]
+
 TITLE_WEIGHT = 3.0
 KEYWORD_WEIGHT = 2.0
 ABSTRACT_WEIGHT = 1.0  # at the start of the abstract; half of it deep inside
 ABSTRACT_DECAY_TOKENS = 60.0  # an abstract match this many words in weighs 3/4
 SATURATION_K1 = 1.2  # BM25's k1: the second mention adds less than the first
 AUTHOR_SCORE = 5.0
-MIN_RELEVANCE = 0.5  # the floor; one mid-abstract mention of a fairly common keyword clears it
+#: A keyword of several words whose words all occur, in any order, within this many words more
+#: than it has, matches "by proximity", for this share of an exact phrase's score.
+PROXIMITY_SLACK = 3
+PROXIMITY_FACTOR = 0.5
+#: The lexical part mixes the keyword score with Okapi BM25 over every word of the subscriber's
+#: topics (names and keywords) against each paper's title and abstract, at this share; BM25's
+#: score is divided by the subscriber's best so that it lies in [0, 1].
+BM25_SHARE = 0.7
+BM25_K1 = 1.5
+#: BM25 is divided by the subscriber's best score, or by this when their best is lower: on a day
+#: where nothing matches well, nothing is lifted to the top.
+BM25_REFERENCE = 10.0
+#: BM25 shares below this are dropped (they could not make a pick, and would store an entry for
+#: nearly every subscriber and paper).
+BM25_KEEP = 0.3
+BM25_B = 0.75
+#: The lexical relevance at which its share of the fused score is half way to its maximum.
+LEXICAL_HALF = 2.0
+#: Cosine (topic, paper) below which meaning adds nothing; above it, it adds linearly.
+SEMANTIC_FLOOR = 0.3
+#: The fused score: (1 - SEMANTIC_BLEND) * lexical share + SEMANTIC_BLEND * semantic share.
+SEMANTIC_BLEND = 0.2
+#: A keyword match (with a followed author's bonus) of at least this raw lexical relevance makes a
+#: paper a candidate whatever its fused score: one mid-abstract mention of a fairly common keyword.
+KEYWORD_FLOOR = 0.5
+#: The floor on the fused score.
+MIN_RELEVANCE = 0.15
+#: The floor without semantic vectors, on the lexical share alone.
+MIN_LEXICAL = 0.15
+#: A paper picked by meaning names the topic (or example) it is this close to.
+REASON_COSINE = 0.4
 #: Subscribers whose candidates are worked out together: bounds the temporary arrays.
 CANDIDATE_ROWS = 8192
 POPULARITY_NUDGE = 0.05  # popularity reorders only papers within 5 % of each other's relevance
 
 Phrase = tuple[str, ...]
 FloatArray = npt.NDArray[np.float64]
+Vectors = npt.NDArray[np.float32]  # unit vectors as rows
 _KeywordHits = tuple[str, Mapping[int, float]]  # a keyword, and its score by paper position
 _FIELDS = (("title", TITLE_WEIGHT), ("keywords", KEYWORD_WEIGHT), ("abstract", ABSTRACT_WEIGHT))
 _WORD = re.compile(r"\w+")
 _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, LLM, GNN
+#: A word written as an acronym: capitals (and digits), at least two capitals, maybe a plural s.
+_ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$")
+#: "partial differential equations (PDEs)": up to eight words, then an acronym in parentheses.
+_DEFINITION = re.compile(r"((?:[\w-]+\s+){1,8})\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)")
+ACRONYM_MARK = "\u00a7"  # an acronym's index term: "§PDE" (case kept, so "NO" is not "no")
+#: Words that carry no topic: a keyword made only of them matches nothing.
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "over",
+        "that",
+        "the",
+        "their",
+        "these",
+        "this",
+        "to",
+        "under",
+        "via",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "which",
+        "with",
+        "within",
+        "without",
+    }
+)
 _STEMMER = snowballstemmer.stemmer("english")
 _IRREGULAR = {  # plurals of papers' Latin and Greek words, which the stemmer leaves apart
     "matrices": "matrix",
@@ -85,10 +175,18 @@ def fold(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
+    """A word's stem: Snowball's, applied until it stops changing, so that derived forms meet
+    ("dimensionality" → "dimension" → "dimens" → "dimen", and "dimension" → "dimens" → "dimen")."""
     if _ACRONYM_PLURAL.match(word):
         word = word[:-1]
     folded = fold(word)
-    return str(_STEMMER.stemWord(_IRREGULAR.get(folded, folded)))
+    stem = _IRREGULAR.get(folded, folded)
+    for _ in range(4):
+        shorter = str(_STEMMER.stemWord(stem))
+        if shorter == stem:
+            break
+        stem = shorter
+    return stem
 
 
 def stems(text: str) -> Phrase:
@@ -101,10 +199,89 @@ def stems(text: str) -> Phrase:
     return tuple(_stem(w) for w in _WORD.findall(plain))
 
 
+def acronym(word: str) -> str | None:
+    """The index term of a word written as an acronym ("PDEs" → "§PDE"), or None."""
+    if not _ACRONYM.match(word):
+        return None
+    if _ACRONYM_PLURAL.match(word):
+        word = word[:-1]
+    return ACRONYM_MARK + word.replace("-", "")
+
+
+_STOP_STEMS = frozenset(_stem(w) for w in STOPWORDS)
+
+
 @lru_cache(maxsize=65536)
 def phrase_of(keyword: str) -> Phrase:
-    """A subscriber's keyword as the stems it is matched on (cached: keywords repeat a lot)."""
-    return stems(keyword)
+    """A subscriber's keyword as the stems it is matched on (cached: keywords repeat a lot).
+
+    A keyword written as one acronym ("PDE", "NTK") is matched case-aware, as ``§PDE``: only
+    where a paper writes it in capitals, and (``PaperIndex``) where it writes the long form the
+    day's papers define it by. A keyword made only of stopwords ("the") matches nothing.
+    """
+    words = keyword.split()
+    if len(words) == 1 and (term := acronym(words[0])):
+        return (term,)
+    found = stems(keyword)
+    if all(s in _STOP_STEMS for s in found):
+        return ()
+    return found
+
+
+def _acronym_terms(text: str) -> Iterable[tuple[int, str]]:
+    """(word position, index term) of each word of ``text`` written as an acronym."""
+    for pos, word in enumerate(_WORD.findall(text)):
+        if word[0].isupper() and (term := acronym(word)):
+            yield pos, term
+
+
+def definitions(text: str) -> Iterable[tuple[str, Phrase]]:
+    """The acronyms a text defines, as (term, long form's stems): "partial differential
+    equations (PDEs)" gives ``("§PDE", ("partial", "differenti", "equat"))``. The acronym's
+    capitals must be the initials of the words before it (stopwords may sit between them)."""
+    for match in _DEFINITION.finditer(text):
+        words, short = re.split(r"[\s-]+", match.group(1).strip()), match.group(2)
+        letters = [c.lower() for c in short.rstrip("s") if c.isupper()]
+        picked: list[int] = []
+        for i in range(len(words) - 1, -1, -1):
+            if len(picked) == len(letters):
+                break
+            if fold(words[i]) in STOPWORDS and picked:
+                continue
+            picked.append(i)
+        if len(picked) != len(letters):
+            continue
+        initials = [fold(words[i])[:1] for i in reversed(picked)]
+        if initials != letters:
+            continue
+        long_form = stems(" ".join(words[picked[-1] :]))
+        term = acronym(short) or (stems(short)[0] if len(stems(short)) == 1 else None)
+        if term and long_form:
+            yield term, long_form
+
+
+def topic_query(topic: Topic) -> str:
+    """The text a topic is embedded from: its name and its keywords."""
+    return f"{topic.name}: {', '.join(topic.keywords)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """An example paper a subscriber likes (``like:``): its title and unit vector."""
+
+    id: str
+    title: str
+    vector: Vector
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """Unit vectors for semantic scoring (``pipeline.semantic`` makes them): papers by id, topic
+    queries by their text (``topic_query``), example papers by id. What is missing scores 0."""
+
+    papers: Mapping[str, Vector]
+    queries: Mapping[str, Vector]
+    examples: Mapping[str, Example] = field(default_factory=dict)
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -160,6 +337,15 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
         first.setdefault(paper.id, paper)
     unique = tuple(first.values())
     fields = tuple(_paper_fields(p) for p in unique)
+    defined: dict[str, dict[Phrase, int]] = defaultdict(lambda: defaultdict(int))
+    for paper in unique:
+        for term, long_form in definitions(f"{paper.title}. {paper.abstract}"):
+            defined[term][long_form] += 1
+    links: dict[Phrase, set[Phrase]] = defaultdict(set)
+    for term, forms in defined.items():
+        long_form = max(forms, key=lambda f: (forms[f], f))  # the day's usual long form
+        links[(term,)].add(long_form)
+        links[long_form].add((term,))
     postings: dict[str, set[int]] = defaultdict(set)
     for i, f in enumerate(fields):
         for positions in f.positions.values():
@@ -178,11 +364,15 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
         arxiv_only=np.array([p.source == "arxiv" for p in unique], dtype=np.bool_),
         _fields=fields,
         _postings={k: frozenset(v) for k, v in postings.items()},
+        _links={k: tuple(sorted(v)) for k, v in links.items()},
         _by_family=dict(by_family),
         nudge=1.0 + POPULARITY_NUDGE * popularity / (1.0 + popularity),
         upvotes=np.array([p.upvotes for p in unique], dtype=np.int64),
         id_rank=np.argsort(np.argsort(np.array([p.id for p in unique]), kind="stable")),
         position={p.id: i for i, p in enumerate(unique)},
+        lengths=np.array(
+            [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in fields], dtype=np.float64
+        ),
     )
 
 
@@ -202,6 +392,12 @@ def _paper_fields(paper: Paper) -> _Fields:
             if tok:
                 where[tok].append(pos)
         positions[name] = where
+    for name, text in (("title", paper.title), ("abstract", paper.abstract)):
+        for pos, term in _acronym_terms(text):
+            positions[name][term].append(pos)
+    for pos, keyword in enumerate(paper.keywords):
+        if short := acronym(keyword.strip()):
+            positions["keywords"][short].append(pos)
     return _Fields(
         tokens=tokens,
         positions={n: {t: tuple(p) for t, p in w.items()} for n, w in positions.items()},
@@ -216,12 +412,17 @@ class PaperIndex:
     arxiv_only: npt.NDArray[np.bool_]  # papers only arXiv listed: for their categories' followers
     _fields: tuple[_Fields, ...]
     _postings: Mapping[str, frozenset[int]]
+    _links: Mapping[
+        Phrase, tuple[Phrase, ...]
+    ]  # an acronym ↔ its long forms, as the day's papers define them
     _by_family: Mapping[str, list[tuple[int, str]]]
     nudge: FloatArray  # 1 .. 1 + POPULARITY_NUDGE, by paper position
     upvotes: npt.NDArray[np.int64]
     id_rank: npt.NDArray[np.int64]  # each paper's place in id order: the deterministic tie-break
     position: Mapping[str, int]  # paper id → position
+    lengths: FloatArray  # words in each paper's title and abstract (BM25's document length)
     _phrase_cache: dict[Phrase, _Hits] = field(default_factory=dict)
+    _word_cache: dict[str, tuple[npt.NDArray[np.int64], FloatArray]] = field(default_factory=dict)
     _author_cache: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def digest(
@@ -231,13 +432,15 @@ class PaperIndex:
         *,
         already_sent: frozenset[str] = frozenset(),
         among: frozenset[str] | None = None,
+        meaning: Meaning | None = None,
     ) -> Digest:
         """The digest ``subscriber`` gets for ``day`` from these papers (or those ``among``)."""
-        rankings = self.rank([subscriber])
+        rankings = self.rank([subscriber], meaning)
         return rankings.digest(subscriber, day, already_sent=already_sent, among=among)
 
-    def rank(self, subscribers: Sequence[Subscriber]) -> Rankings:
-        """Score every subscriber against every paper at once (sparse matrix products)."""
+    def rank(self, subscribers: Sequence[Subscriber], meaning: Meaning | None = None) -> Rankings:
+        """Score every subscriber against every paper at once (sparse matrix products); with
+        ``meaning``, the lexical score is fused with the topics' and examples' cosines."""
         phrase_ids: dict[Phrase, int] = {}
         topic_rows: list[int] = []
         topic_cols: list[int] = []
@@ -271,12 +474,138 @@ class PaperIndex:
         authors.data[:] = 1.0  # a paper by two followed authors counts once
         relevance = sparse.csr_matrix(weights @ hits) + AUTHOR_SCORE * authors
         excluded = sparse.csr_matrix(excludes @ (hits > 0).astype(np.float64))
+        vectors = self.vectors(meaning) if meaning else None
+        words = self._bm25(subscribers) if BM25_SHARE > 0 else None
+        fused = _fuse(relevance, self._semantic(subscribers, meaning, vectors), words)
+        floor = MIN_RELEVANCE if meaning else MIN_LEXICAL
         return Rankings(
             index=self,
             rows={s.email: i for i, s in enumerate(subscribers)},
             subscribers=tuple(subscribers),
-            candidates=self._candidates(subscribers, relevance, excluded, authors),
+            candidates=self._candidates(
+                subscribers,
+                fused,
+                excluded,
+                authors,
+                _at_least(relevance, KEYWORD_FLOOR),
+                floor=floor,
+            ),
+            meaning=meaning,
+            vectors=vectors,
         )
+
+    def _bm25(self, subscribers: Sequence[Subscriber]) -> sparse.csr_matrix:
+        """Subscriber x paper: Okapi BM25 of the words of their topics (names and keywords, each
+        word as often as it is written, times the topic's weight) against each paper's title
+        and abstract, divided by the subscriber's best score (at least ``BM25_REFERENCE``)."""
+        rows: list[int] = []
+        words: list[str] = []
+        vals: list[float] = []
+        for row, subscriber in enumerate(subscribers):
+            for topic in subscriber.topics:
+                found = _topic_words(topic)
+                rows.extend([row] * len(found))
+                words.extend(found)
+                vals.extend([topic.weight] * len(found))
+        # words in sorted order: a row's sums then run in the same order ranked alone or not
+        word_ids = {w: i for i, w in enumerate(sorted(set(words)))}
+        cols = [word_ids[w] for w in words]
+        query = sparse.csr_matrix(
+            (vals, (rows, cols)), shape=(len(subscribers), len(word_ids)), dtype=np.float64
+        )
+        matrix = self._word_matrix(list(word_ids))
+        blocks = [
+            _bm25_block(sparse.csr_matrix(query[start : start + CANDIDATE_ROWS] @ matrix))
+            for start in range(0, len(subscribers), CANDIDATE_ROWS)
+        ]
+        if not blocks:
+            return sparse.csr_matrix((0, len(self.papers)))
+        return sparse.csr_matrix(sparse.vstack(blocks))
+
+    def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
+        """Word x paper: each word's BM25 weight in each paper's title and abstract."""
+        rows, cols, vals = [], [], []
+        for row, word in enumerate(words):
+            papers, weights = self._word_weights(word)
+            rows.append(np.full(len(papers), row, dtype=np.int64))
+            cols.append(papers)
+            vals.append(weights)
+        if not words:
+            return sparse.csr_matrix((0, len(self.papers)))
+        return sparse.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(len(words), len(self.papers)),
+        )
+
+    def _word_weights(self, word: str) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """The papers holding ``word`` in title or abstract, and its BM25 weight in each."""
+        cached = self._word_cache.get(word)
+        if cached is not None:
+            return cached
+        lengths = self.lengths
+        found: list[tuple[int, int]] = []
+        for i in sorted(self._postings.get(word, ())):
+            positions = self._fields[i].positions
+            count = len(positions["title"].get(word, ())) + len(positions["abstract"].get(word, ()))
+            if count:
+                found.append((i, count))
+        n, df = len(self.papers), len(found)
+        idf = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        average = float(lengths.mean()) if n else 1.0
+        papers = np.array([i for i, _ in found], dtype=np.int64)
+        tf = np.array([c for _, c in found], dtype=np.float64)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths[papers] / max(average, 1.0))
+        weights = idf * tf * (BM25_K1 + 1.0) / (tf + norm)
+        self._word_cache[word] = (papers, weights)
+        return papers, weights
+
+    def vectors(self, meaning: Meaning) -> Vectors:
+        """The papers' unit vectors as rows, by paper position (zeros where one is missing)."""
+        out = np.zeros((len(self.papers), _dimensions(meaning)), dtype=np.float32)
+        for i, paper in enumerate(self.papers):
+            vector = meaning.papers.get(paper.id)
+            if vector is not None:
+                out[i] = vector
+        return out
+
+    def _semantic(
+        self,
+        subscribers: Sequence[Subscriber],
+        meaning: Meaning | None,
+        vectors: Vectors | None,
+    ) -> sparse.csr_matrix | None:
+        """Subscriber x paper: the sum over their topics (times weight) and example papers of
+        how far the cosine is above ``SEMANTIC_FLOOR`` (0 below it, 1 at a cosine of 1)."""
+        if meaning is None or vectors is None:
+            return None
+        query_ids: dict[str, int] = {}
+        queries: list[Vector] = []
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+
+        def column(key: str, vector: Vector) -> int:
+            if key not in query_ids:
+                query_ids[key] = len(queries)
+                queries.append(vector)
+            return query_ids[key]
+
+        for row, subscriber in enumerate(subscribers):
+            for topic in subscriber.topics:
+                text = topic_query(topic)
+                if (vector := meaning.queries.get(text)) is not None:
+                    rows.append(row)
+                    cols.append(column("t:" + text, vector))
+                    vals.append(topic.weight)
+            for pid in subscriber.like:
+                if (example := meaning.examples.get(pid)) is not None:
+                    rows.append(row)
+                    cols.append(column("x:" + pid, example.vector))
+                    vals.append(1.0)
+        weights = sparse.csr_matrix(
+            (vals, (rows, cols)), shape=(len(subscribers), len(queries)), dtype=np.float64
+        )
+        return sparse.csr_matrix(weights @ _closeness(np.array(queries), vectors))
 
     def _candidates(
         self,
@@ -284,6 +613,9 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        matched: sparse.csr_matrix,
+        *,
+        floor: float,
     ) -> _Candidates:
         """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``),
         ``CANDIDATE_ROWS`` subscribers at a time so the temporary arrays stay small."""
@@ -293,6 +625,8 @@ class PaperIndex:
                 relevance[start : start + CANDIDATE_ROWS],
                 excluded[start : start + CANDIDATE_ROWS],
                 followed[start : start + CANDIDATE_ROWS],
+                matched[start : start + CANDIDATE_ROWS],
+                floor=floor,
             )
             for start in range(0, len(subscribers), CANDIDATE_ROWS)
         ] or [_Candidates.empty()]
@@ -310,10 +644,14 @@ class PaperIndex:
         relevance: sparse.csr_matrix,
         excluded: sparse.csr_matrix,
         followed: sparse.csr_matrix,
+        matched: sparse.csr_matrix,
+        *,
+        floor: float,
     ) -> _Candidates:
         """The candidates of these subscribers (the rows of these matrices).
 
-        One entry per stored (subscriber, paper) score: the floor (which followed authors bypass),
+        One entry per stored (subscriber, paper) score: the floor (which followed authors and
+        keyword matches of at least ``KEYWORD_FLOOR`` bypass),
         ``exclude``, ``min_upvotes`` and categories decide whether it is kept; the kept ones are
         sorted by subscriber, then followed first, then by final score, then by id.
         """
@@ -321,7 +659,8 @@ class PaperIndex:
         width = len(self.papers)
         keys = rows * width + cols
         by_followed = np.isin(keys, _keys(followed, width))
-        keep = (relevance.data >= MIN_RELEVANCE) | by_followed  # followed authors bypass the floor
+        by_keyword = np.isin(keys, _keys(matched, width))
+        keep = (relevance.data >= floor) | by_followed | by_keyword
         keep &= ~np.isin(keys, _keys(excluded, width))
         min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
         keep &= self.upvotes[cols] >= min_upvotes[rows]
@@ -377,20 +716,21 @@ class PaperIndex:
         )
 
     def _hits(self, phrase: Phrase) -> _Hits:
-        """Score a phrase in every paper that contains it (cached: subscribers share keywords)."""
+        """Score a phrase in every paper that contains it (cached: subscribers share keywords).
+
+        An acronym and the long form the day's papers define it by stand for each other: a paper
+        scores the better of the phrase's and its linked forms' scores.
+        """
         cached = self._phrase_cache.get(phrase)
         if cached is not None:
             return cached
         found: dict[int, float] = {}
-        if phrase and all(stem in self._postings for stem in phrase):
-            candidates = frozenset.intersection(*(self._postings[stem] for stem in phrase))
-            for i in sorted(candidates):
-                score = _field_score(phrase, self._fields[i])
-                if score > 0:
-                    found[i] = score
+        for form in (phrase, *self._links.get(phrase, ())):
+            for i, score in self._form_scores(form).items():
+                found[i] = max(found.get(i, 0.0), score)
         n, df = len(self.papers), len(found)
         idf = 1.0 + math.log((1.0 + n) / (1.0 + df))  # ≥ 1: a common keyword still counts
-        by_paper = {i: idf * score for i, score in found.items()}
+        by_paper = {i: idf * score for i, score in sorted(found.items())}
         hits = _Hits(
             papers=np.fromiter(by_paper, dtype=np.int64, count=df),
             scores=np.fromiter(by_paper.values(), dtype=np.float64, count=df),
@@ -398,6 +738,19 @@ class PaperIndex:
         )
         self._phrase_cache[phrase] = hits
         return hits
+
+    def _form_scores(self, phrase: Phrase) -> dict[int, float]:
+        """Paper position → the phrase's field score (before idf), where it matches."""
+        content = tuple(dict.fromkeys(s for s in phrase if s not in _STOP_STEMS)) or phrase
+        if not phrase or not all(stem in self._postings for stem in content):
+            return {}
+        found: dict[int, float] = {}
+        candidates = frozenset.intersection(*(self._postings[stem] for stem in content))
+        for i in sorted(candidates):
+            score = _field_score(phrase, content, self._fields[i])
+            if score > 0:
+                found[i] = score
+        return found
 
     def papers_by(self, author: str) -> frozenset[int]:
         """Positions of the papers ``author`` (as a subscriber wrote the name) is an author of."""
@@ -410,11 +763,21 @@ class PaperIndex:
         return cached
 
 
-def _field_score(phrase: Phrase, fields: _Fields) -> float:
-    """sum over fields of field weight * saturated count (abstract matches decaying with depth)."""
+def _field_score(phrase: Phrase, content: Phrase, fields: _Fields) -> float:
+    """sum over fields of field weight * saturated count (abstract matches decaying with depth).
+
+    A phrase of several words that does not occur as such in a field, but whose words (other
+    than stopwords) all occur there within a short window, in any order, counts once at
+    ``PROXIMITY_FACTOR`` of the weight.
+    """
     total = 0.0
     for name, weight in _FIELDS:
-        starts = _phrase_starts(phrase, fields.tokens[name], fields.positions[name])
+        positions = fields.positions[name]
+        starts = _phrase_starts(phrase, fields.tokens[name], positions)
+        factor = 1.0
+        if not starts and len(content) > 1:
+            near = _window_start(content, positions, len(phrase) + PROXIMITY_SLACK)
+            starts, factor = ([near], PROXIMITY_FACTOR) if near is not None else ([], 0.0)
         if not starts:
             continue
         count = len(starts)
@@ -422,7 +785,7 @@ def _field_score(phrase: Phrase, fields: _Fields) -> float:
         depth = 1.0
         if name == "abstract":
             depth = 0.5 + 0.5 / (1.0 + starts[0] / ABSTRACT_DECAY_TOKENS)
-        total += weight * saturation * depth
+        total += weight * saturation * depth * factor
     return total
 
 
@@ -430,11 +793,37 @@ def _phrase_starts(
     phrase: Phrase, tokens: Phrase, positions: Mapping[str, tuple[int, ...]]
 ) -> list[int]:
     size = len(phrase)
+    if size == 1:
+        return list(positions.get(phrase[0], ()))
     return [
         p
         for p in positions.get(phrase[0], ())
         if tokens[p : p + size] == phrase  # a phrase, not its words scattered
     ]
+
+
+def _window_start(
+    words: Phrase, positions: Mapping[str, tuple[int, ...]], width: int
+) -> int | None:
+    """The first position of the narrowest window holding every one of ``words`` (distinct), if
+    that window spans at most ``width`` words; else None."""
+    lists = [positions.get(w, ()) for w in words]
+    if not all(lists):
+        return None
+    events = sorted((p, k) for k, ps in enumerate(lists) for p in ps)
+    counts = [0] * len(words)
+    have, left, best = 0, 0, None
+    for pos, k in events:
+        counts[k] += 1
+        have += counts[k] == 1
+        while have == len(words):
+            start, k0 = events[left]
+            if pos - start + 1 <= width and (best is None or start < best[0]):
+                best = (start, pos)
+            counts[k0] -= 1
+            have -= counts[k0] == 0
+            left += 1
+    return best[0] if best else None
 
 
 # --- picking a digest -----------------------------------------------------------------------------
@@ -475,6 +864,13 @@ class Rankings:
     rows: Mapping[str, int]
     subscribers: tuple[Subscriber, ...]  # by row
     candidates: _Candidates
+    meaning: Meaning | None = None
+    vectors: Vectors | None = None  # the papers' unit vectors, by position, with ``meaning``
+    #: (topics, example ids) → the reasons they could give and their vectors: subscribers share.
+    _queries: dict[
+        tuple[tuple[Topic, ...], tuple[str, ...]],
+        tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]],
+    ] = field(default_factory=dict)
 
     def digest(
         self,
@@ -492,18 +888,70 @@ class Rankings:
         """
         row = self.rows.get(subscriber.email)
         if row is None or self.subscribers[row] != subscriber:
-            return self.index.digest(subscriber, day, already_sent=already_sent, among=among)
+            return self.index.digest(
+                subscriber, day, already_sent=already_sent, among=among, meaning=self.meaning
+            )
         picked = self._pick(row, subscriber.max_papers, already_sent, among)
         papers = self.index.papers
         topic_hits = self._topic_hits(subscriber) if picked else []
+        close = self._closeness(subscriber, [i for i, _, _ in picked])
         return Digest(
             subscriber=subscriber,
             day=day,
             papers=tuple(
-                ScoredPaper(papers[i], score, self._reasons(subscriber, i, by_followed, topic_hits))
+                ScoredPaper(
+                    papers[i],
+                    score,
+                    self._reasons(subscriber, i, by_followed, topic_hits, close.get(i, [])),
+                )
                 for i, score, by_followed in picked
             ),
         )
+
+    def _closeness(
+        self, subscriber: Subscriber, picked: list[int]
+    ) -> dict[int, list[tuple[float, int, Reason]]]:
+        """For each picked paper, (cosine, order, reason) of each of the subscriber's topics and
+        example papers (only the closest when none reaches ``REASON_COSINE``): one matrix
+        product a digest."""
+        if self.meaning is None or self.vectors is None or not picked:
+            return {}
+        key = (subscriber.topics, subscriber.like)
+        if key not in self._queries:
+            self._queries[key] = self._meaning_queries(subscriber, self.meaning)
+        reasons, queries = self._queries[key]
+        if not reasons:
+            return {}
+        cosines = queries @ self.vectors[picked].T
+        best, closest = cosines.max(axis=0).tolist(), cosines.argmax(axis=0).tolist()
+        out: dict[int, list[tuple[float, int, Reason]]] = {}
+        for j, paper in enumerate(picked):
+            if best[j] >= REASON_COSINE:
+                column = cosines[:, j].tolist()
+                out[paper] = [(column[k], o, r) for k, (o, r) in enumerate(reasons)]
+            else:  # only the closest can be shown (when nothing else explains the pick)
+                order, reason = reasons[closest[j]]
+                out[paper] = [(best[j], order, reason)]
+        return out
+
+    @staticmethod
+    def _meaning_queries(
+        subscriber: Subscriber, meaning: Meaning
+    ) -> tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]]:
+        """The reasons a subscriber's topics and example papers can give, and their vectors."""
+        reasons: list[tuple[int, Reason]] = []
+        vectors: list[Vector] = []
+        for order, topic in enumerate(subscriber.topics):
+            query = meaning.queries.get(topic_query(topic))
+            if query is not None:
+                reasons.append((-order, Reason(ReasonKind.SEMANTIC, topic.name)))
+                vectors.append(query)
+        for order, pid in enumerate(subscriber.like):
+            example = meaning.examples.get(pid)
+            if example is not None:
+                reasons.append((-order, Reason(ReasonKind.LIKE, pid, (example.title,))))
+                vectors.append(example.vector)
+        return reasons, np.array(vectors, dtype=np.float32)
 
     def _pick(
         self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
@@ -548,8 +996,10 @@ class Rankings:
         paper: int,
         followed: bool,
         topic_hits: Sequence[tuple[Topic, Sequence[_KeywordHits]]],
+        close: Sequence[tuple[float, int, Reason]],
     ) -> tuple[Reason, ...]:
-        """Why ``paper`` was picked: the followed authors, then topics by their contribution."""
+        """Why ``paper`` was picked: the followed authors, then topics by their contribution,
+        then what it is close to in meaning."""
         reasons: list[Reason] = []
         if followed:
             reasons.extend(
@@ -572,7 +1022,88 @@ class Rankings:
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
+        matched = {r.label for r in reasons if r.kind is ReasonKind.TOPIC}
+        reasons.extend(_meaning_reasons(close, matched, explained=bool(reasons)))
         return tuple(reasons)
+
+
+def _meaning_reasons(
+    close: Sequence[tuple[float, int, Reason]], matched: set[str], *, explained: bool
+) -> list[Reason]:
+    """The topics (not matched by keyword) and the example papers a paper is close to in meaning
+    (cosine at least ``REASON_COSINE``), closest first; when nothing else explains the pick, the
+    closest of them whatever its cosine."""
+    if explained and all(c[0] < REASON_COSINE for c in close):
+        return []  # the usual case: nothing to add, and no sorting to do
+    ranked = sorted(
+        (c for c in close if c[2].kind is ReasonKind.LIKE or c[2].label not in matched),
+        key=lambda c: (-c[0], -c[1]),
+    )
+    shown = [r for cosine, _, r in ranked if cosine >= REASON_COSINE]
+    if not shown and not explained and ranked:
+        shown = [ranked[0][2]]
+    return shown
+
+
+@lru_cache(maxsize=65536)
+def _topic_words(topic: Topic) -> tuple[str, ...]:
+    """The stems of a topic's name and keywords, stopwords aside, each as often as written."""
+    texts = (topic.name, *topic.keywords)
+    return tuple(s for text in texts for s in stems(text) if s not in _STOP_STEMS)
+
+
+def _bm25_block(scores: sparse.csr_matrix) -> sparse.csr_matrix:
+    """BM25 scores divided by each row's best (at least ``BM25_REFERENCE``), without the shares
+    below ``BM25_KEEP``: a common word shared with most papers would otherwise store an entry
+    for nearly every (subscriber, paper)."""
+    best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
+    scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
+    shares = sparse.csr_matrix(sparse.diags(scale) @ scores)
+    return _at_least(shares, BM25_KEEP) if BM25_KEEP > 0 else shares
+
+
+def _at_least(matrix: sparse.csr_matrix, value: float) -> sparse.csr_matrix:
+    """The entries of ``matrix`` that are at least ``value`` (a copy; the order kept)."""
+    kept = matrix.copy()
+    kept.data[kept.data < value] = 0.0
+    kept.eliminate_zeros()
+    return kept
+
+
+def _dimensions(meaning: Meaning) -> int:
+    for vector in meaning.papers.values():
+        return len(vector)
+    return 1
+
+
+def _closeness(queries: npt.NDArray[np.float32], vectors: Vectors) -> sparse.csr_matrix:
+    """Query x paper: (cosine - ``SEMANTIC_FLOOR``) / (1 - ``SEMANTIC_FLOOR``) where positive,
+    computed a block of queries at a time and kept sparse."""
+    if len(queries) == 0:
+        return sparse.csr_matrix((0, len(vectors)))
+    blocks = []
+    for start in range(0, len(queries), CANDIDATE_ROWS):
+        cosines = queries[start : start + CANDIDATE_ROWS] @ vectors.T
+        above = np.maximum(cosines - SEMANTIC_FLOOR, 0.0) / (1.0 - SEMANTIC_FLOOR)
+        blocks.append(sparse.csr_matrix(above.astype(np.float64)))
+    return sparse.csr_matrix(sparse.vstack(blocks))
+
+
+def _fuse(
+    relevance: sparse.csr_matrix,
+    semantic: sparse.csr_matrix | None,
+    words: sparse.csr_matrix | None = None,
+) -> sparse.csr_matrix:
+    """The fused score: the lexical relevance squashed into [0, 1) (half at ``LEXICAL_HALF``),
+    mixed with BM25 (``BM25_SHARE``), then with the semantic closeness by ``SEMANTIC_BLEND``; the
+    lexical part alone without it."""
+    lexical = relevance.copy()
+    lexical.data = lexical.data / (lexical.data + LEXICAL_HALF)
+    if words is not None:
+        lexical = sparse.csr_matrix((1.0 - BM25_SHARE) * lexical + BM25_SHARE * words)
+    if semantic is None:
+        return lexical
+    return sparse.csr_matrix((1.0 - SEMANTIC_BLEND) * lexical + SEMANTIC_BLEND * semantic)
 
 
 def _entries(
@@ -589,9 +1120,11 @@ def _keys(matrix: sparse.csr_matrix, width: int) -> npt.NDArray[np.int64]:
     return rows * width + cols
 
 
-def rank_all(papers: Iterable[Paper], subscribers: Sequence[Subscriber]) -> Rankings:
+def rank_all(
+    papers: Iterable[Paper], subscribers: Sequence[Subscriber], meaning: Meaning | None = None
+) -> Rankings:
     """Index ``papers`` once and score every subscriber against them: a run's ranking step."""
-    return build_index(papers).rank(subscribers)
+    return build_index(papers).rank(subscribers, meaning)
 
 
 def build_digest(
@@ -600,6 +1133,7 @@ def build_digest(
     papers: Iterable[Paper],
     *,
     already_sent: frozenset[str] = frozenset(),
+    meaning: Meaning | None = None,
 ) -> Digest:
     """One subscriber's digest from a sequence of papers (indexes them; for one-off use)."""
-    return build_index(papers).digest(subscriber, day, already_sent=already_sent)
+    return build_index(papers).digest(subscriber, day, already_sent=already_sent, meaning=meaning)

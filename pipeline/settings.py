@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     report_days: int = Field(default=DEFAULT_REPORT_DAYS, ge=1, le=36500)
+    semantic: bool = True  # PAPERMAIL_SEMANTIC=off: rank by keywords alone
+    embedding_model: Path | None = None  # a local model folder instead of the pinned download
 
     @field_validator("from_address")
     @classmethod

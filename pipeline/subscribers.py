@@ -124,6 +124,13 @@ def _any_case_literal(words: tuple[str, ...]) -> Any:
     ]
 
 
+#: An arXiv id, new style (2310.06110, maybe with a version) or old style (hep-th/9901001).
+ArxivId = Annotated[
+    str, Field(pattern=r"^(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$")
+]
+MAX_LIKED = 50  # example papers one subscriber may name
+
+
 class _TopicModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, title="topic")
 
@@ -189,6 +196,7 @@ class _SubscriberModel(BaseModel):
     frequency: _any_case_literal(("daily", "weekly")) = "daily"  # type: ignore[valid-type]
     weekday: _any_case_literal(WEEKDAYS) | None = None  # type: ignore[valid-type]
     paused: bool = False
+    like: list[ArxivId] = Field(default=[], max_length=MAX_LIKED)
 
 
 FIELDS = tuple(_SubscriberModel.model_fields)
@@ -563,6 +571,8 @@ class _Walk:
         if len(path) > MAX_DEPTH:
             raise _TooDeep(node.start_mark.line + 1, path[:1])
         if isinstance(node, yaml.ScalarNode):
+            if len(path) == 2 and path[0] == "like":  # ids as written: 2310.06110 is no number
+                return node.value
             return _scalar(node)
         if node.tag not in _COLLECTION_TAGS:
             raise yaml.constructor.ConstructorError(
@@ -643,6 +653,7 @@ EXPECTED = {  # pydantic error type → what the field wants, in the words of a 
     "string_type": "expected text",
     "model_type": "expected a mapping with name and keywords",
     "dict_type": "expected a mapping",
+    "string_pattern_mismatch": "expected an arXiv id, e.g. 2310.06110",
     "finite_number": "expected a finite number",
 }
 BOUNDS = {  # pydantic error type → the bound it names, and how to say it
@@ -745,6 +756,7 @@ def _to_record(model: _SubscriberModel, file: Path) -> Subscriber:
         weekday=model.weekday,
         paused=model.paused,
         source_file=file,
+        like=tuple(dict.fromkeys(re.sub(r"v\d+$", "", i) for i in model.like)),
     )
 
 
@@ -761,6 +773,7 @@ FIELD_HELP = {
     "frequency": "daily, or weekly (then also a weekday).",
     "weekday": "The day a weekly digest goes out.",
     "paused": "Keep the file but send nothing.",
+    "like": "arXiv ids of papers like the ones wanted: papers close to them are picked.",
 }
 SCHEMA_ID = "https://papermail.invalid/subscriber.schema.json"  # a name, not a place to fetch
 

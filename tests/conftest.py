@@ -95,7 +95,8 @@ def smtp_server() -> Iterator[SmtpServer]:
 @dataclass
 class PapersServer:
     """A local HTTP server that answers like the Daily Papers API (``days`` maps date → items)
-    and, for a ``search_query``, like the arXiv API (``arxiv_entries``: Atom ``<entry>`` texts)."""
+    and, for a ``search_query`` or an ``id_list``, like the arXiv API (``arxiv_entries``: Atom
+    ``<entry>`` texts)."""
 
     url: str
     days: dict[str, list[Any]]
@@ -118,7 +119,7 @@ def papers_server(env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Papers
             if state.faults:
                 status, headers = state.faults.pop(0)
                 kind, body = "application/json", json.dumps({"error": f"fault {status}"}).encode()
-            elif "search_query" in params:
+            elif "search_query" in params or "id_list" in params:
                 status, headers = 200, {}
                 body = arxiv_feed(state.arxiv_entries, params).encode()
                 kind = "application/atom+xml; charset=utf-8"
@@ -166,6 +167,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(SUBSCRIBERS))
     monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PAPERMAIL_OUTBOX", str(tmp_path / "outbox"))
+    # Ranking by keywords: the tests of semantic scoring turn it on with the packaged model.
+    monkeypatch.setenv("PAPERMAIL_SEMANTIC", "off")
     return tmp_path
 
 

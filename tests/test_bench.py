@@ -33,6 +33,7 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
         "ranking",
         "rendering",
         "memory",
+        "semantic",
         "quality",
         "startup",
     }
@@ -50,6 +51,9 @@ def test_every_section_runs_and_counts_add_up(tmp_path: Path) -> None:
     startup = {(r["case"], r["metric"]) for r in rows if r["section"] == "startup"}
     assert ("papermail check", "wall") in startup
     assert ("papermail --help", "cpu") in startup
+    semantic = {r["metric"]: r for r in rows if r["section"] == "semantic"}
+    assert semantic["embedding CPU"]["value"] > 0
+    assert semantic["hybrid / lexical"]["value"] > 0
     memory = {r["metric"]: r for r in rows if r["section"] == "memory"}
     assert memory["peak RSS"]["value"] > 0
 

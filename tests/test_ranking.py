@@ -352,3 +352,83 @@ def test_explain_says_when_the_digest_would_not_be_sent(
     assert "alan@example.org gets no email on 2026-01-01 (paused)" in err
     assert main(["explain", "ada@example.org", "--date", "2026-01-01"], sleep=no_sleep) == 0
     assert "gets no email" not in capsys.readouterr().err
+
+
+# --- lexical matching: derived forms, proximity, acronyms, stopwords ---------------------------
+
+
+def test_derived_forms_meet_on_one_stem() -> None:
+    """'dimensionality reduction' finds "dimension reduction" and the other way round."""
+    assert stems("dimensionality reduction") == stems("dimension reduction")
+    by_noun = paper("1", "Fast dimension reduction for point clouds")
+    assert ids(reader("dimensionality reduction"), [by_noun]) == ["1"]
+
+
+def test_a_phrase_also_matches_by_proximity_below_the_exact_phrase() -> None:
+    """A keyword's words close together in any order match, for less than the phrase itself;
+    far apart, or in different fields, they do not."""
+    exact = paper("1", "Neural operators for fluids", "A neural operator learns the solution map.")
+    near = paper("2", "Deep operator networks", "An operator built from neural layers.")
+    far = paper("3", "Operators", "Operator theory. " + FILLER + " A neural method.")
+    found = build_digest(reader("neural operator"), DAY, [exact, near, far])
+    assert [s.paper.id for s in found.papers] == ["1", "2"]
+    assert found.papers[0].score > found.papers[1].score
+    assert found.papers[1].reasons[0].terms == ("neural operator",)
+
+
+def test_an_acronym_matches_only_in_capitals() -> None:
+    """'NO' (neural operator) is not the word "no"; 'PDE' finds "PDEs" but not "pde" in a word."""
+    shout = paper("1", "NO for turbulence", "We train a NO on flows.")
+    word = paper("2", "There is no free lunch", "No method wins everywhere.")
+    assert ids(reader("NO"), [shout, word]) == ["1"]
+    plural = paper("3", "Solving PDEs fast", "Neural solvers.")
+    assert ids(reader("PDE"), [plural]) == ["3"]
+
+
+def test_an_acronym_and_its_long_form_stand_for_each_other_as_the_day_defines_them() -> None:
+    """ "partial differential equations (PDEs)" in one paper links 'PDE' to the long form in
+    every paper of the day, and the long form to the acronym."""
+    definer = paper(
+        "1", "A solver", "We solve partial differential equations (PDEs) with neural networks."
+    )
+    long_only = paper("2", "Partial differential equations on graphs", "A study of diffusion.")
+    short_only = paper("3", "Fast PDE solvers", "Multigrid.")
+    assert set(ids(reader("PDE"), [definer, long_only, short_only])) == {"1", "2", "3"}
+    assert set(ids(reader("partial differential equation"), [definer, long_only, short_only])) == {
+        "1",
+        "2",
+        "3",
+    }
+    # without the definition on the day, neither finds the other
+    assert ids(reader("PDE"), [long_only, short_only]) == ["3"]
+
+
+def test_a_keyword_of_stopwords_matches_nothing() -> None:
+    """'the' or 'a' alone would match every paper: it matches none."""
+    papers = [paper("1", "The theory of everything", "A study of the world.")]
+    assert ids(reader("the"), papers) == []
+    assert ids(reader("a", "of the"), papers) == []
+    assert ids(reader("theory of everything"), papers) == ["1"]
+
+
+def test_papers_sharing_only_a_common_word_are_not_padded_in() -> None:
+    """BM25 over a topic's words lifts nothing on a day where only a common word is shared: a
+    subscriber's best paper of such a day is not made a pick by being their best."""
+    papers = [
+        paper(str(i), f"A model of traffic {i}", f"We model cars on road {i}. " + FILLER)
+        for i in range(30)
+    ]
+    assert ids(reader("diffusion model", "score matching"), papers) == []
+
+
+def test_a_paper_using_the_topics_words_spread_out_is_picked_one_sharing_a_word_is_not() -> None:
+    """BM25 over the topic's name and keywords: a paper using several of them, though never a
+    keyword as written, is picked; a paper sharing one word with them is not."""
+    topic = Topic("Loss landscape", ("flat minima",))
+    sub = Subscriber("r@example.org", topics=(topic,))
+    spread = paper(
+        "1", "Flat regions of the landscape", "Minima of the training loss found by small batches."
+    )
+    single = paper("2", "Landscape photography", "A camera study. " + FILLER)
+    others = [paper(str(i), f"Quantum dots {i}", FILLER) for i in range(3, 30)]
+    assert ids(sub, [spread, single, *others]) == ["1"]

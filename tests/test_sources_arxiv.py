@@ -239,3 +239,47 @@ def test_merge_keeps_one_paper_with_hf_fields_and_arxiv_categories() -> None:
     assert both.categories == ("hep-th", "physics.comp-ph")
     assert merged.papers[2].source == "arxiv"
     assert merged.categories == ("cs.LG", "physics.comp-ph")
+
+
+def test_example_papers_are_fetched_by_id_in_one_paced_query() -> None:
+    """``fetch_by_ids``: one ``id_list`` query for the ids (sorted, once each); the papers come
+    back with the day they were first submitted; an id arXiv does not know is just absent."""
+    asked: list[httpx.QueryParams] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params)
+        return httpx.Response(200, content=recorded("arxiv_id_list.xml"))
+
+    time = Paced()
+    found = arxiv.fetch_by_ids(
+        time.fetcher(httpx.MockTransport(answer)), URL, ["2310.06110", "2399.99999", "2201.02177"]
+    )
+    assert [dict(p) for p in asked] == [
+        {
+            "search_query": "",
+            "id_list": "2201.02177,2310.06110,2399.99999",
+            "start": "0",
+            "max_results": "3",
+        }
+    ]
+    assert sorted(found) == ["2201.02177", "2310.06110"]
+    paper = found["2310.06110"]
+    assert paper.title == "Grokking as the Transition from Lazy to Rich Training Dynamics"
+    assert paper.published == date(2023, 10, 9)
+    assert "Cengiz Pehlevan" in paper.authors
+    assert paper.abstract.startswith("We propose that the grokking phenomenon")
+
+
+def test_many_example_ids_are_asked_in_batches_three_seconds_apart() -> None:
+    """More ids than ``ID_BATCH``: one query per batch, the fetcher keeping arXiv's pace."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["id_list"])
+        return httpx.Response(200, content=arxiv_feed([], {}).encode())
+
+    time = Paced()
+    ids = [f"2401.{n:05d}" for n in range(arxiv.ID_BATCH + 1)]
+    assert arxiv.fetch_by_ids(time.fetcher(httpx.MockTransport(answer)), URL, ids) == {}
+    assert [len(a.split(",")) for a in asked] == [arxiv.ID_BATCH, 1]
+    assert time.sleeps == [arxiv.MIN_INTERVAL]

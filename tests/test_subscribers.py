@@ -58,7 +58,7 @@ def test_an_unknown_key_is_reported_with_a_did_you_mean_hint(tmp_path: Path) -> 
         "a.yaml:5: topics[0].wieght: unknown key (did you mean 'weight'?)",
         "a.yaml:6: max_paper: unknown key (did you mean 'max_papers'?)",
         "a.yaml:7: colour: unknown key; known: email, name, topics, authors, categories, "
-        "exclude, max_papers, min_upvotes, send_empty, frequency, weekday, paused",
+        "exclude, max_papers, min_upvotes, send_empty, frequency, weekday, paused, like",
     ]
 
 
@@ -344,3 +344,31 @@ def test_run_serves_every_valid_subscriber_when_another_file_is_invalid(
     assert f"{directory / 'broken.yaml'}:2: topics: expected a list" in captured.err
     recipients = sorted(r for rcpts, _ in smtp_server.inbox.messages for r in rcpts)
     assert recipients == ["ada@example.org", "grace@example.org"]
+
+
+def test_example_papers_are_arxiv_ids_as_written(tmp_path: Path) -> None:
+    """``like``: ids kept as written (2310.06110 is not the number 2310.0611), a version dropped,
+    old-style ids accepted; anything else is a problem naming the item."""
+    path = write(
+        tmp_path,
+        "a.yaml",
+        """
+        email: a@example.org
+        topics: [{name: X, keywords: [x]}]
+        like: [2310.06110, 2401.01234v2, hep-th/9901001]
+        """,
+    )
+    (sub,) = load_subscribers(path).subscribers
+    assert sub.like == ("2310.06110", "2401.01234", "hep-th/9901001")
+    bad = write(
+        tmp_path,
+        "b.yaml",
+        """
+        email: b@example.org
+        topics: [{name: X, keywords: [x]}]
+        like: [2310.06110, grokking]
+        """,
+    )
+    assert problems_of(bad) == [
+        "b.yaml:3: like[1]: expected an arXiv id, e.g. 2310.06110, got 'grokking'"
+    ]

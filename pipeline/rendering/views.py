@@ -178,10 +178,13 @@ def _stats(paper: Paper) -> str:
     return " · ".join(parts)
 
 
-#: Per kind of reason: the heading (None: the reason's label) and the verb before its terms.
+#: Per kind of reason: the heading (None: the reason's label; "{}": the label put in those
+#: words) and the verb before its terms.
 _KIND_WORDS: dict[str, tuple[str | None, str]] = {
     ReasonKind.TOPIC.value: (None, "matched"),
     ReasonKind.AUTHOR.value: ("Followed author", ""),
+    ReasonKind.SEMANTIC.value: ("Close in meaning to {}", ""),  # terms: none
+    ReasonKind.LIKE.value: ("Like {}", ""),  # the example paper's id; its title as the detail
 }
 
 
@@ -189,8 +192,11 @@ _KIND_WORDS: dict[str, tuple[str | None, str]] = {
 def _reason_view(reason: Reason) -> ReasonView:
     """A reason from its kind, label and terms; an unknown kind shows its label and terms."""
     heading, verb = _KIND_WORDS.get(str(reason.kind), (None, ""))
-    if heading is None:
-        label, shown = one_line(reason.label), [one_line(t) for t in reason.terms]
+    if heading is None or "{}" in heading:
+        label = (
+            one_line(reason.label) if heading is None else heading.format(one_line(reason.label))
+        )
+        shown = [one_line(t) for t in reason.terms]
     else:  # the label is the detail: "Followed author — Ada Lovelace"
         label, shown = heading, [one_line(reason.label), *map(one_line, reason.terms)]
     shown = [t for t in shown if t]

@@ -22,7 +22,7 @@ import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from pipeline.errors import SourceError
@@ -93,6 +93,35 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
     else:
         log.warning("arXiv: stopped after %d pages for %s", MAX_PAGES, day)
     return parse_entries(entries, day)
+
+
+ID_BATCH = 100  # ids per id_list query
+
+
+def fetch_by_ids(fetcher: Fetcher, url: str, ids: Collection[str]) -> dict[str, Paper]:
+    """The papers with these arXiv ids (``id_list`` queries of ``ID_BATCH`` ids, paced by the
+    fetcher); an id arXiv does not know is simply not in the answer. ``published`` is the day
+    each paper was first submitted."""
+    wanted = sorted(set(ids))
+    found: dict[str, Paper] = {}
+    for start in range(0, len(wanted), ID_BATCH):
+        batch = wanted[start : start + ID_BATCH]
+        params = {
+            "search_query": "",  # as arXiv's own id_list links have it
+            "id_list": ",".join(batch),
+            "start": "0",
+            "max_results": str(len(batch)),
+        }
+        feed = parse_feed(fetcher.get(url, params).content, url)
+        for position, entry in enumerate(feed.entries):
+            try:
+                submitted, paper = parse_entry(entry, date.min)
+            except MalformedItem as exc:
+                log.info("arXiv: entry %d of an id_list answer skipped: %s", position, exc)
+                continue
+            if paper.id in batch:
+                found[paper.id] = replace(paper, published=submitted)
+    return found
 
 
 def valid_categories(categories: Iterable[str]) -> tuple[str, ...]:
