@@ -97,11 +97,15 @@ class Settings(BaseSettings):
             return None
         if "{email}" not in value:
             raise ValueError("must contain {email} (where the subscriber's address goes)")
-        if _URI_UNSAFE.search(value):
-            raise ValueError("must be one URI: no spaces, quotes, commas, '<' or '>'")
-        parts = urlsplit(value.replace("{email}", "x"))
-        if parts.scheme.lower() != "https" or not parts.hostname:
-            raise ValueError("must be an https:// URL with a host")
+        _check_https_uri(value.replace("{email}", "x"))
+        return value
+
+    @field_validator("preferences_url")
+    @classmethod
+    def _preferences_url(cls, value: str | None) -> str | None:
+        """One https URI: the footer links it (no ``javascript:`` or ``http:`` there either)."""
+        if value is not None:
+            _check_https_uri(value)
         return value
 
     @field_validator("templates")
@@ -161,6 +165,15 @@ class Settings(BaseSettings):
     def security(self) -> SmtpSecurity:
         """The effective SMTP security mode (never None after validation)."""
         return self.smtp_security or "none"
+
+
+def _check_https_uri(value: str) -> None:
+    """``ValueError`` (the setting's message) unless ``value`` is one https URI with a host."""
+    if _URI_UNSAFE.search(value):
+        raise ValueError("must be one URI: no spaces, quotes, commas, '<' or '>'")
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host")
 
 
 def from_address_warning(settings: Settings) -> str | None:

@@ -388,3 +388,31 @@ def test_a_localhost_from_address_with_a_real_smtp_host_is_warned_about(
     assert (warning is not None) is warns
     if warning:
         assert "PAPERMAIL_FROM_ADDRESS" in warning
+
+
+@pytest.mark.parametrize(
+    ("email", "url"),
+    [
+        (
+            "firstname.lastname+papers@department.university.example.edu",
+            "https://newsletter.lab.example.org/papermail/unsubscribe?address={email}",
+        ),
+        ("ann@example.org", None),  # the mailto alone, from a long From address below
+    ],
+)
+def test_a_long_list_unsubscribe_is_folded_between_links_never_encoded(
+    email: str, url: str | None
+) -> None:
+    """Receivers do not decode RFC 2047 words in List-Unsubscribe: however long the links, the
+    header is the links as written (read here with compat32, which decodes nothing), each line
+    within 998 characters."""
+    sender = "papermail-digest@research-group.cs.university.example.edu"
+    data = delivery.compose(rendered(email=email), from_address=sender, unsubscribe_url=url).data
+    raw = message_from_bytes(data)  # compat32: the header exactly as sent, unfolded
+    value = " ".join(str(raw["List-Unsubscribe"]).split())
+    assert "=?" not in value
+    expected = [f"<mailto:{sender}?subject=unsubscribe>"]
+    if url:
+        expected.insert(0, "<" + url.format(email=email.replace("+", "%2B")) + ">")
+    assert value == ", ".join(expected)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998

@@ -31,7 +31,7 @@ from pipeline.rendering import (
 )
 from pipeline.rendering import html as html_module
 from pipeline.rendering.renderer import wire_bytes_bound
-from pipeline.settings import DEFAULT_TEMPLATES
+from pipeline.settings import DEFAULT_TEMPLATES, load_settings
 from tests.builders import DAY, SUBSCRIBER, digest, paper
 from tests.conftest import SmtpServer, no_sleep
 
@@ -254,6 +254,17 @@ def test_footer_says_why_which_file_and_how_to_unsubscribe(renderer: Renderer) -
     no_link = Renderer(DEFAULT_TEMPLATES, from_address="papers@example.org").render(ann)
     assert f'<a href="{mailto}"' in no_link.html
     assert f"Unsubscribe: {mailto}" in no_link.text
+
+
+def test_the_footers_mailto_is_the_bare_from_address_of_the_settings() -> None:
+    """``PAPERMAIL_FROM_ADDRESS="Lab News <news@lab.example.org>"``: the footer's unsubscribe
+    mailto is the bare address, as in the List-Unsubscribe header."""
+    settings = load_settings(from_address="Lab News <news@lab.example.org>")
+    email = Renderer.for_settings(settings).render(digest(paper()))
+    mailto = "mailto:news@lab.example.org?subject=unsubscribe"
+    assert f'<a href="{mailto}"' in email.html
+    assert f"Unsubscribe: {mailto}" in email.text
+    assert "Lab News" not in email.text.partition("Unsubscribe:")[2]
 
 
 def test_the_preheader_is_the_inbox_preview_line(renderer: Renderer) -> None:

@@ -81,6 +81,28 @@ def test_unsubscribe_url_is_one_https_uri_with_the_placeholder(
 
 
 @pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("javascript:alert(document.domain)", "must be an https:// URL"),
+        ("data:text/html,<b>x</b>", "must be one URI"),
+        ("http://example.org/prefs", "must be an https:// URL"),
+        ("lab.example.org/prefs", "must be an https:// URL"),
+    ],
+)
+def test_preferences_url_is_one_https_uri(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    expected: str,
+) -> None:
+    """The footer links the preferences URL: only one https URI may go there."""
+    monkeypatch.setenv("PAPERMAIL_PREFERENCES_URL", url)
+    err = settings_error(capsys)
+    assert f"PAPERMAIL_PREFERENCES_URL: {expected}" in err
+
+
+@pytest.mark.parametrize(
     "name", ["PAPERMAIL_HTTP_TIMEOUT", "PAPERMAIL_SMTP_TIMEOUT", "PAPERMAIL_SMTP_RATE"]
 )
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1", "1e999"])

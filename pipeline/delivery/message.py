@@ -120,9 +120,30 @@ def _header(name: str, value: str) -> bytes:
     each of To, Date and Message-ID; a test checks it agrees with the email package."""
     if len(name) + len(value) <= _MAX_LINE - 2 and _PLAIN_VALUE.fullmatch(value):
         return f"{name}: {value}\r\n".encode("ascii")
+    if name == "List-Unsubscribe" and value.isascii():
+        return _link_list(name, value)
     if name == "Subject" and not value.isascii():
         return _encoded_words(name, value)
     return _folded(name, value)
+
+
+def _link_list(name: str, value: str) -> bytes:
+    """A structured list of ``<link>``s (List-Unsubscribe), folded only between links.
+
+    The email package would fold a link longer than a line into RFC 2047 encoded words, which no
+    receiver decodes in this header (the unsubscribe button would be lost); a link is ASCII
+    (percent-encoded, punycode), and one longer than 78 characters keeps its own line, well
+    within RFC 5322's 998.
+    """
+    lines = [f"{name}:"]
+    for link in value.split(", "):
+        piece = f" {link}"
+        if len(lines[-1]) + len(piece) + 1 > _MAX_LINE and lines[-1] != f"{name}:":
+            lines[-1] += ","
+            lines.append(piece)
+        else:
+            lines[-1] += ("," if lines[-1] != f"{name}:" else "") + piece
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 #: UTF-8 bytes per encoded word: ``=?utf-8?b?`` + 52 base64 characters + ``?=`` is 64, so even

@@ -86,7 +86,7 @@ class Renderer:
         return cls(
             settings.templates,
             unsubscribe_url=settings.unsubscribe_url,
-            from_address=settings.from_address,
+            from_address=settings.from_email,
             preferences_url=settings.preferences_url,
         )
 
