@@ -414,15 +414,7 @@ def transport_factory(
     if not host:
         outbox = settings.outbox
         return lambda: OutboxTransport(outbox)
-    config = SmtpConfig(
-        host=host,
-        port=settings.smtp_port,
-        security=settings.security,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        timeout=settings.smtp_timeout,
-        tls_context=tls_context,
-    )
+    config = smtp_config(settings, tls_context=tls_context)
     return lambda: SmtpTransport(config)
 
 
