@@ -35,6 +35,8 @@ class RawServer:
     port: int
     faults: dict[str, str] = field(default_factory=dict)  # recipient → HANG_UP, SILENCE, …
     mail_reply: str = "250 2.1.0 sender ok"  # e.g. "553 5.7.1 sender not allowed"
+    extensions: tuple[str, ...] = ("8BITMIME",)  # what EHLO offers (e.g. add "AUTH PLAIN")
+    auth_reply: str = "235 2.7.0 ok"  # e.g. a 535 that echoes what it was sent
     received: Counter[str] = field(default_factory=Counter)  # messages read to the dot
     accepted: Counter[str] = field(default_factory=Counter)  # answered 250
     seen: Counter[str] = field(default_factory=Counter)  # RCPT commands
@@ -73,8 +75,13 @@ class RawServer:
     ) -> bool:
         """Answer one command; False when the session ends here."""
         verb = line[:4].upper()
-        if verb in (b"EHLO", b"HELO"):
-            await say("250-raw.test\r\n250 8BITMIME" if verb == b"EHLO" else "250 hi")
+        if verb == b"EHLO":
+            lines = ["raw.test", *self.extensions]
+            await say("\r\n".join([*(f"250-{x}" for x in lines[:-1]), f"250 {lines[-1]}"]))
+        elif verb == b"HELO":
+            await say("250 hi")
+        elif verb == b"AUTH":
+            await say(self.auth_reply.replace("{sent}", line.decode().strip()))
         elif verb == b"MAIL":
             with self.lock:
                 self.mail_commands += 1

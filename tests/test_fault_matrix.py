@@ -9,6 +9,7 @@ and every recipient has one, except the digests the ledger lists as uncertain.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -285,3 +286,45 @@ def test_a_non_ascii_sender_stops_the_run_as_a_setting_and_blames_no_recipient(
     transport = SmtpTransport(SmtpConfig(raw.host, raw.port, "none", timeout=5))
     with pytest.raises(PermanentFailure, match="not ASCII"):
         asyncio.run(transport.send(outgoing))
+
+
+@pytest.mark.parametrize(
+    "case", [("starttls", ("AUTH PLAIN",), "STARTTLS"), ("none", ("8BITMIME",), "AUTH")]
+)
+def test_a_server_that_does_not_offer_starttls_or_auth_stops_the_run_as_a_setting(
+    home: Path,
+    raw: RawServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[str, tuple[str, ...], str],
+) -> None:
+    """STARTTLS asked for but not offered, or AUTH configured but not offered: the setup is
+    wrong, so exit 78 at once (no retries, no MAIL sent), and no recipient's digest is used up."""
+    security, raw.extensions, missing = case
+    monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", security)
+    monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
+    monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", "Sekr1t-Zebra-77")
+    assert run() == 78
+    assert f"does not offer {missing}" in capsys.readouterr().out
+    assert raw.mail_commands == 0
+    assert not {state for state, _ in ledger(home).values()} & {"failed_permanent", "sent"}
+
+
+def test_a_server_echoing_the_credentials_never_gets_them_into_output_ledger_or_report(
+    home: Path, raw: RawServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that answers AUTH by echoing what it was sent (the base64 blob) and the password:
+    papermail says AUTH was refused (78) and prints, stores and reports neither."""
+    password = "Sekr1t-Zebra-77"
+    raw.extensions = ("AUTH PLAIN",)
+    raw.auth_reply = "535 5.7.8 bad credentials: {sent} " + password
+    monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
+    monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", password)
+    assert run() == 78
+    out, err = capsys.readouterr()
+    blob = base64.b64encode(f"\0lab\0{password}".encode()).decode()
+    stored = b"".join(p.read_bytes() for p in (home / "var").rglob("*") if p.is_file())
+    for secret in (password, blob):
+        assert secret not in out + err
+        assert secret.encode() not in stored
+    assert "[redacted]" in out + err

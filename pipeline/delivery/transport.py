@@ -20,6 +20,7 @@ the server and exits 69. Nothing here raises for one subscriber's failure; every
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import random
 import ssl
@@ -125,6 +126,7 @@ class SmtpTransport:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._client: aiosmtplib.SMTP | None = None
+        self._secrets = _secret_forms(config.username, config.password)
 
     async def _connected(self) -> aiosmtplib.SMTP:
         """The open connection, or a new one (TLS as configured, certificates verified, AUTH)."""
@@ -135,7 +137,7 @@ class SmtpTransport:
             hostname=cfg.host,
             port=cfg.port,
             use_tls=cfg.security == "ssl",
-            start_tls=cfg.security == "starttls",
+            start_tls=False,  # asked for below, once the server is known to offer it
             validate_certs=True,
             tls_context=cfg.tls_context,
             timeout=cfg.timeout,
@@ -143,20 +145,24 @@ class SmtpTransport:
         where = f"SMTP server {cfg.host}:{cfg.port}"
         try:
             await client.connect()
+            await client.ehlo()
+            if cfg.security == "starttls":
+                _require(client, "STARTTLS", where, "PAPERMAIL_SMTP_SECURITY")
+                await client.starttls()
+                await client.ehlo()
             if cfg.username:
+                _require(client, "AUTH", where, "PAPERMAIL_SMTP_SECURITY and the port")
                 await client.login(cfg.username, cfg.password or "")
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
             raise RunFailure(
-                f"{where} refused AUTH for {cfg.username}: {_reason(exc)} "
+                f"{where} refused AUTH for {cfg.username}: {self._why(exc)} "
                 "(check PAPERMAIL_SMTP_USERNAME and PAPERMAIL_SMTP_PASSWORD)",
                 configuration=True,
             ) from None
-        except aiosmtplib.SMTPNotSupported as exc:  # e.g. STARTTLS or AUTH not offered
+        except RunFailure:
             client.close()
-            raise RunFailure(
-                f"{where}: {_reason(exc)} (check PAPERMAIL_SMTP_SECURITY)", configuration=True
-            ) from None
+            raise
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             if tls := _tls_failure(exc):
@@ -164,7 +170,7 @@ class SmtpTransport:
                     f"TLS with {where} failed: {one_line(str(tls))}", configuration=False
                 ) from None
             raise TransientFailure(
-                f"cannot connect to {where}: {_reason(exc)}", unreachable=True
+                f"cannot connect to {where}: {self._why(exc)}", unreachable=True
             ) from None
         self._client = client
         return client
@@ -179,37 +185,41 @@ class SmtpTransport:
             await self._reset(client)
             if 500 <= exc.code < 600:
                 raise RunFailure(
-                    f"the server refused the sender {outgoing.sender}: {_reason(exc)} "
+                    f"the server refused the sender {outgoing.sender}: {self._why(exc)} "
                     "(check PAPERMAIL_FROM_ADDRESS)",
                     configuration=True,
                 ) from None
-            raise _by_code(exc, "sender refused") from None
+            raise _by_code(exc, "sender refused", self._secrets) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self._drop()
-            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+            raise TransientFailure(f"SMTP connection failed: {self._why(exc)}") from None
         try:
             await client.rcpt(outgoing.recipient)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
-            raise _by_code(exc, "refused") from None
+            raise _by_code(exc, "refused", self._secrets) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self._drop()
-            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+            raise TransientFailure(f"SMTP connection failed: {self._why(exc)}") from None
         try:
             await client.data(outgoing.data)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
-            raise _by_code(exc, "message refused") from None
+            raise _by_code(exc, "message refused", self._secrets) from None
         except (aiosmtplib.SMTPException, OSError) as exc:  # a timeout, a closed or reset socket
             await self._drop()
             what = (
                 f"no reply to DATA within {self.config.timeout:g}s"
                 if isinstance(exc, aiosmtplib.SMTPTimeoutError)
-                else f"connection lost in DATA ({_reason(exc)})"
+                else f"connection lost in DATA ({self._why(exc)})"
             )
             raise UncertainDelivery(
                 f"{what}; the server may have accepted {outgoing.message_id}"
             ) from None
+
+    def _why(self, exc: BaseException) -> str:
+        """``_reason``, with this connection's credentials cut out."""
+        return _reason(exc, self._secrets)
 
     async def _reset(self, client: aiosmtplib.SMTP) -> None:
         """After a refused command, RSET so the connection can carry the next message."""
@@ -281,18 +291,43 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def _by_code(exc: aiosmtplib.SMTPResponseException, what: str) -> Exception:
+def _by_code(
+    exc: aiosmtplib.SMTPResponseException, what: str, secrets: tuple[str, ...] = ()
+) -> Exception:
     """5xx is permanent; everything else (4xx, 421) may succeed later."""
     if 500 <= exc.code < 600:
-        return PermanentFailure(f"{what}: {_reason(exc)}")
-    return TransientFailure(f"{what} for now: {_reason(exc)}")
+        return PermanentFailure(f"{what}: {_reason(exc, secrets)}")
+    return TransientFailure(f"{what} for now: {_reason(exc, secrets)}")
 
 
-def _reason(exc: BaseException) -> str:
-    """A short description of a failure that never includes credentials."""
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return f"{exc.code} {one_line(exc.message)}"
-    return one_line(str(exc)) or type(exc).__name__
+def _reason(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """A short description of a failure that never includes credentials: a server that echoes
+    what it was sent (the password, or AUTH PLAIN's base64 of it) has them cut out."""
+    text = (
+        f"{exc.code} {exc.message}"
+        if isinstance(exc, aiosmtplib.SMTPResponseException)
+        else str(exc)
+    )
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return one_line(text) or type(exc).__name__
+
+
+def _secret_forms(username: str | None, password: str | None) -> tuple[str, ...]:
+    """The password as a server might echo it: as is, and base64 as AUTH PLAIN and LOGIN send it
+    (longest first, so a whole AUTH PLAIN blob goes before the password inside it)."""
+    if not password:
+        return ()
+    user = username or ""
+    blobs = (f"\0{user}\0{password}", f"{user}\0{password}", password)
+    forms = {password, *(base64.b64encode(b.encode()).decode() for b in blobs)}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _require(client: aiosmtplib.SMTP, extension: str, where: str, check: str) -> None:
+    """A run failure (exit 78, no retries) unless the server offers ``extension`` (after EHLO)."""
+    if not client.supports_extension(extension.lower()):
+        raise RunFailure(f"{where} does not offer {extension} (check {check})", configuration=True)
 
 
 # --- rate and retries ----------------------------------------------------------------------------
@@ -431,9 +466,12 @@ async def send_once(config: SmtpConfig, outgoing: Outgoing) -> str:
             await client.rcpt(outgoing.recipient)
             reply = await client.data(outgoing.data)
         except aiosmtplib.SMTPResponseException as exc:
-            raise _by_code(exc, "refused") from None
+            raise _by_code(exc, "refused", transport._secrets) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise TransientFailure(f"SMTP connection failed: {_reason(exc)}") from None
+            raise TransientFailure(
+                f"SMTP connection failed: {transport._why(exc)} (the server may "
+                "have accepted the message: look before sending again)"
+            ) from None
         return f"{reply.code} {one_line(reply.message)}"
     finally:
         await transport.close()
