@@ -17,6 +17,8 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import delivery
 from pipeline.clock import Clock
@@ -25,6 +27,7 @@ from pipeline.errors import SettingsError
 from pipeline.models import Digest, RenderedEmail, Subscriber, Topic
 from pipeline.rendering import Renderer
 from pipeline.settings import DEFAULT_TEMPLATES, from_address_warning, load_settings
+from pipeline.text import one_line
 
 DAY = date(2026, 1, 1)
 FROM = "digest@papers.example.org"
@@ -416,3 +419,45 @@ def test_a_long_list_unsubscribe_is_folded_between_links_never_encoded(
         expected.insert(0, "<" + url.format(email=email.replace("+", "%2B")) + ">")
     assert value == ", ".join(expected)
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.none() | st.text(max_size=300),
+    subject=st.text(max_size=600),
+    local=st.from_regex(r"[a-z0-9]{1,10}(?:[.+_=-][a-z0-9]{1,10}){0,3}", fullmatch=True),
+    from_name=st.text(max_size=80),
+)
+def test_any_upstream_name_and_subject_compose_to_clean_headers(
+    name: str | None, subject: str, local: str, from_name: str
+) -> None:
+    """Whatever the subscriber's name, the subject (a paper's title) or the From name: the message
+    is ASCII, parses without defects, has exactly the headers papermail writes (one each), every
+    line within SMTP's 998, and the subject reads back as the subject on one line."""
+    email = f"{local}@example.org"
+    data = delivery.compose(
+        rendered(email=email, name=name, subject=subject),
+        from_address=FROM,
+        from_name=from_name,
+    ).data
+    assert data.isascii()
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    back = parsed(data)
+    assert not back.defects
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    names = [line.split(":", 1)[0] for line in head.split("\r\n") if line[:1] not in (" ", "\t")]
+    assert sorted(names) == sorted(set(names)), "each header once"
+    assert set(names) <= {
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "MIME-Version",
+        "Content-Type",
+    }
+    assert back["Subject"] == one_line(subject)
+    assert [a.addr_spec for a in back["To"].addresses] == [email]
