@@ -9,6 +9,7 @@ import shutil
 import socket
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import premailer
 import pytest
@@ -25,6 +26,7 @@ from pipeline.rendering import (
     Renderer,
     compile_mjml,
     inline_css,
+    preheader,
     subject_for,
     tldr,
     wire_bytes,
@@ -86,6 +88,14 @@ def test_subject_folds_whitespace_and_clips_long_titles() -> None:
     assert "\n" not in subject
     assert "\r" not in subject
     assert subject.startswith("A title with very")
+    assert subject.endswith("… · 1 Jan")
+    assert len(subject) < 110
+
+
+def test_a_huge_word_in_the_title_is_clipped_inside_the_subject_not_dropped() -> None:
+    """A short word then a 225-character word: the reader still sees the title's start."""
+    subject = subject_for(digest(paper(title="hostile " + "x" * 225)))
+    assert subject.startswith("hostile xxxxxxxxxx")
     assert subject.endswith("… · 1 Jan")
     assert len(subject) < 110
 
@@ -216,7 +226,7 @@ def test_long_words_and_urls_get_break_opportunities_in_the_html_only(renderer: 
     assert word in email.text
     assert url in email.text
     assert "\u200b" not in email.text
-    assert word in email.subject
+    assert word[:29] in email.subject  # clipped inside the subject, the start kept
     assert "overflow-wrap" not in email.html
 
 
@@ -280,6 +290,42 @@ def test_the_preheader_is_the_inbox_preview_line(renderer: Renderer) -> None:
     )
 
 
+def test_the_preheader_never_holds_two_ellipses_in_a_row() -> None:
+    """A clipped title followed by the "more papers" ellipsis gives one ellipsis, not "……"."""
+    long_title = "Learning to rank papers for readers who skim their inbox in the morning"
+    four = digest(paper(1), paper(2), paper(3, title=long_title), paper(4))
+    line = preheader(four)
+    assert "……" not in line
+    assert line.endswith("Learning to rank papers for readers who skim their inbox…")
+    short = preheader(digest(paper(1), paper(2, title="A"), paper(3, title="B"), paper(4)))
+    assert short.endswith("Also: A; B…")
+
+
+@pytest.mark.parametrize(
+    ("frequency", "weekday", "when", "next_time"),
+    [("daily", None, "today", "tomorrow"), ("weekly", "monday", "this week", "next Monday")],
+)
+def test_an_empty_email_speaks_of_the_subscribers_frequency(
+    renderer: Renderer,
+    frequency: Literal["daily", "weekly"],
+    weekday: str | None,
+    when: str,
+    next_time: str,
+) -> None:
+    """A weekly subscriber's empty email says "this week" and "see you next Monday"."""
+    subscriber = dataclasses.replace(SUBSCRIBER, frequency=frequency, weekday=weekday)
+    empty = dataclasses.replace(digest(), subscriber=subscriber)
+    email = renderer.render(empty)
+    other = "tomorrow" if frequency == "weekly" else "next Monday"
+    assert email.subject == f"Nothing matched your topics {when} · 1 Jan"
+    assert f"No paper {when} matched your topics" in preheader(empty)
+    for part in (email.html, " ".join(email.text.split())):
+        assert f"No paper {when} matched your topics or followed authors." in part
+        assert f"see you {next_time}." in part
+        assert other not in part
+    assert email.html == renderer.reference(empty)
+
+
 def test_an_empty_digest_says_nothing_matched(renderer: Renderer) -> None:
     """send_empty subscribers get a short, friendly email."""
     email = renderer.render(digest())
@@ -322,6 +368,32 @@ def test_tldr_prefers_the_ai_summary_else_clips_the_abstract_at_a_word() -> None
     clipped = tldr(one_long, 100)
     assert clipped.endswith("word…")
     assert len(clipped) <= 100
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        "Fig. 2",
+        "Figs. 3",
+        "et al. Their",
+        "e.g. Transformers",
+        "i.e. A",
+        "Eq. 4",
+        "Sec. 5",
+        "Ref. 12",
+        "vs. ResNet",
+        "J. Smith",
+        "cf. Table",
+    ],
+)
+def test_the_abstracts_sentences_are_not_cut_at_abbreviations_or_initials(stop: str) -> None:
+    """A full stop after "Fig", "et al", "e.g", "J" … does not end the sentence."""
+    first = f"We build on the method shown in {stop} of the appendix, where it works well."
+    abstract = f"{first} A second sentence follows here. " + "More words. " * 40
+    assert tldr(paper(ai_summary=None, abstract=abstract), 100) == first
+    cut = tldr(paper(ai_summary=None, abstract=abstract), len(first) - 1)
+    assert cut.endswith("…")  # one sentence longer than the limit: cut at a word, never at "Fig."
+    assert tldr(paper(ai_summary=None, abstract=abstract)).startswith(f"{first} A second")
 
 
 def test_a_30_paper_digest_fits_under_gmails_clipping_size(renderer: Renderer) -> None:

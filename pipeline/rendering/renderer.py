@@ -27,6 +27,8 @@ from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environme
 from pipeline.rendering.views import (
     OVERVIEW_FROM,
     TLDR_CHARS,
+    empty_note,
+    nothing_matched,
     paper_view,
     preheader,
     subject_for,
@@ -161,7 +163,7 @@ class Renderer:
         summary = (
             f"{count} paper{'s' if count != 1 else ''} picked for {who}"
             if count
-            else "Nothing matched your topics today"
+            else nothing_matched(digest)
         )
         source = subscriber.source_file
         return {
@@ -170,6 +172,7 @@ class Renderer:
             "day": _day(digest.day),
             "summary": summary,
             "preheader": preheader(digest),
+            "empty_note": "" if count else empty_note(digest),
             "papers": [
                 paper_view(rank, scored, tldr_chars)
                 for rank, scored in enumerate(digest.papers, start=1)

@@ -23,6 +23,14 @@ OVERVIEW_FROM = 9  # digests with at least this many papers open with a list of 
 SUMMARY_LABEL = "TL;DR"  # only Hugging Face's AI summary is a summary
 ABSTRACT_LABEL = "From the abstract"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+#: Words a full stop follows without ending the sentence ("Fig. 2", "et al. This", "e.g. A").
+_ABBREVIATIONS = frozenset(
+    {"al", "e.g", "i.e", "eq", "eqs", "fig", "figs", "sec", "secs", "ref", "refs", "tab", "vs"}
+    | {"cf", "approx", "no", "nos", "ch", "app", "dr", "prof", "resp", "etc", "st", "mr", "ms"}
+)
+_INITIAL = re.compile(r"(?:^|\s)[A-Z]$")  # "J" of "J. Smith"
+#: A subject's title keeps words up to this long whole; a longer one is cut with an ellipsis.
+SUBJECT_WORD_CHARS = 30
 #: A run of this many characters without a space gets break opportunities: most mail clients
 #: ignore ``overflow-wrap`` and ``word-break``, so a long word or URL would widen the page.
 LONG_WORD = 24
@@ -74,8 +82,9 @@ def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
     many more and the day; the newsletter's name is the From name, so it is left out here."""
     day = digest.day.strftime("%-d %b")
     if not digest.papers:
-        return f"Nothing matched your topics today · {day}"
-    top = _clip(" ".join(digest.papers[0].paper.title.split()), 90)
+        return f"{nothing_matched(digest)} · {day}"
+    words = digest.papers[0].paper.title.split()
+    top = _clip(" ".join(_clip(w, SUBJECT_WORD_CHARS) for w in words), 90)
     more = len(digest.papers) - 1
     return f"{top} · +{more} more · {day}" if more else f"{top} · {day}"
 
@@ -84,11 +93,35 @@ def preheader(digest: Digest) -> str:
     """The inbox preview line: what the subject cannot say (the next titles, the count)."""
     count = len(digest.papers)
     if not count:
-        return "No paper today matched your topics or followed authors."
+        return f"No paper {_period(digest)[0]} matched your topics or followed authors."
     if count == 1:
         return f"1 paper picked for you. {_clip(tldr(digest.papers[0].paper), 120)}"
     nxt = "; ".join(_clip(s.paper.title, 60) for s in digest.papers[1:3])
-    return f"{count} papers picked for you. Also: {nxt}" + ("…" if count > 3 else "")
+    more = "…" if count > 3 and not nxt.endswith("…") else ""  # never two ellipses in a row
+    return f"{count} papers picked for you. Also: {nxt}{more}"
+
+
+def nothing_matched(digest: Digest) -> str:
+    """The headline of an email without papers: "Nothing matched your topics today"."""
+    return f"Nothing matched your topics {_period(digest)[0]}"
+
+
+def empty_note(digest: Digest) -> str:
+    """What an email without papers says, in the words of the subscriber's frequency."""
+    now, nxt = _period(digest)
+    return (
+        f"No paper {now} matched your topics or followed authors. "
+        f"Better an empty inbox than noise: see you {nxt}."
+    )
+
+
+def _period(digest: Digest) -> tuple[str, str]:
+    """("today", "tomorrow"), or for a weekly subscriber ("this week", "next Monday")."""
+    subscriber = digest.subscriber
+    if subscriber.frequency != "weekly":
+        return "today", "tomorrow"
+    weekday = (subscriber.weekday or digest.day.strftime("%A")).capitalize()
+    return "this week", f"next {weekday}"
 
 
 def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
@@ -100,11 +133,32 @@ def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
     if paper.ai_summary:
         return _clip(paper.ai_summary, limit)
     out = ""
-    for sentence in _SENTENCE_END.split(paper.abstract):
+    for sentence in sentences(paper.abstract):
         if out and len(out) + 1 + len(sentence) > limit:
             break
         out = f"{out} {sentence}".strip()
     return _clip(out, limit)
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences: after ``.``, ``!`` or ``?`` and a space before a capital or a
+    digit, but not after a common abbreviation ("Fig. 2", "et al. We") or an initial ("J. Smith").
+    """
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if out and _continues(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
+
+
+def _continues(sentence: str) -> bool:
+    """Whether the full stop ending ``sentence`` belongs to an abbreviation or an initial."""
+    if not sentence.endswith("."):
+        return False
+    last = sentence[:-1].rsplit(" ", 1)[-1]
+    return last.lower().lstrip("([") in _ABBREVIATIONS or _INITIAL.search(sentence[:-1]) is not None
 
 
 def summary_label(paper: Paper) -> str:
