@@ -15,7 +15,7 @@ import premailer
 import pytest
 
 from pipeline.cli import main
-from pipeline.delivery.message import _qp
+from pipeline.delivery.message import compose
 from pipeline.errors import TemplateError
 from pipeline.models import Digest, Reason, ReasonKind, ScoredPaper
 from pipeline.rendering import (
@@ -408,9 +408,31 @@ def test_the_size_guard_counts_the_html_as_it_goes_on_the_wire(renderer: Rendere
     """``wire_bytes`` is the length of the quoted-printable HTML part the delivery stage sends,
     larger than the decoded HTML."""
     email = renderer.render(digest(*(paper(n, title="Ünïcödé = ✓ " * 9) for n in range(5))))
-    encoded = _qp(email.html)
-    assert wire_bytes(email.html) == len(encoded)
+    encoded = html_part_on_the_wire(compose(email, from_address="p@example.org").data)
+    assert wire_bytes(email.html, email.html_parts) == len(encoded)
     assert len(encoded) > len(email.html.encode())
+
+
+def html_part_on_the_wire(data: bytes) -> bytes:
+    """The HTML part's body in a composed message, as sent (up to the CRLF of its boundary,
+    which starts with "=_": quoted-printable text never holds that)."""
+    head = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: '
+    start = data.index(b"quoted-printable\r\n\r\n", data.index(head)) + 20
+    return data[start : data.index(b"\r\n--=_", start)]
+
+
+def test_the_size_guard_counts_exactly_the_bytes_the_delivery_stage_sends() -> None:
+    """A 30-paper digest from stencils: the guard's figure is the HTML part's size in the
+    composed message, soft line breaks where cached pieces meet included; a budget one byte
+    under it trims the digest, a budget of exactly it does not."""
+    thirty = digest(*(paper(n) for n in range(30)))
+    email = Renderer(DEFAULT_TEMPLATES).render(thirty)
+    assert email.html_parts  # the fast path, whose pieces are encoded apart
+    size = len(html_part_on_the_wire(compose(email, from_address="p@example.org").data))
+    assert wire_bytes(email.html, email.html_parts) == size
+    assert size > wire_bytes(email.html)  # the joins cost bytes the whole HTML would not
+    assert Renderer(DEFAULT_TEMPLATES, max_html_bytes=size).render(thirty).trimmed is None
+    assert Renderer(DEFAULT_TEMPLATES, max_html_bytes=size - 1).render(thirty).trimmed
 
 
 def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
@@ -420,12 +442,21 @@ def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
     texts += ["=" * 500, "é" * 300 + "\n", " \n" * 200, "\r\n.\r\n", "", "✓" * 1000, "a" * 80]
     for text in texts:
         assert wire_bytes_bound(text) >= wire_bytes(text), text[:80]
+    for d in varied_digests():  # from stencils: pieces encoded apart and joined
+        email = r.render(d)
+        parts = email.html_parts
+        assert wire_bytes_bound(email.html, len(parts)) >= wire_bytes(email.html, parts)
+    for text in texts:  # pieces ending in a space, cut mid-line, mid-escape
+        parts = tuple(text[i : i + 300] + " " for i in range(0, len(text), 300))
+        joined = "".join(parts)
+        assert wire_bytes_bound(joined, len(parts)) >= wire_bytes(joined, parts), text[:80]
 
 
 def test_an_oversized_digest_loses_summary_length_first(renderer: Renderer) -> None:
     """When shorter summaries are enough, every paper stays and the note says so."""
     big = digest(*(paper(n, ai_summary="A long summary sentence. " * 20) for n in range(10)))
-    short_size = wire_bytes(inline_css(compile_mjml(renderer.fill(big, tldr_chars=140).mjml)))
+    short = renderer.assemble(big, tldr_chars=SHORT_TLDR_CHARS)
+    short_size = wire_bytes(short.html, short.html_parts)
     tight = Renderer(DEFAULT_TEMPLATES, max_html_bytes=short_size)
     email = tight.render(big)
     assert len(email.digest.papers) == 10
