@@ -8,6 +8,7 @@ the tests.
 from __future__ import annotations
 
 import functools
+import html
 import re
 import textwrap
 from dataclasses import dataclass
@@ -33,10 +34,26 @@ _INITIAL = re.compile(r"(?:^|\s)[A-Z]$")  # "J" of "J. Smith"
 SUBJECT_WORD_CHARS = 30
 #: A run of this many characters without a space gets break opportunities: most mail clients
 #: ignore ``overflow-wrap`` and ``word-break``, so a long word or URL would widen the page.
+#: A word gets zero-width spaces; a URL gets ``<wbr>`` elements, which copying and auto-linking
+#: clients leave out of the address.
 LONG_WORD = 24
+_URL = re.compile(r"https?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]}]", re.IGNORECASE)
 _LONG_WORD = re.compile(rf"\S{{{LONG_WORD},}}")
 _BREAK_AFTER = re.compile(r"(?<=[/.\-_?&=#:])(?=[^/.\-_?&=#:])")
 ZWSP = "\u200b"  # zero-width space: an invisible place where a line may break
+
+
+@dataclass(frozen=True, slots=True)
+class Html:
+    """Text already escaped for HTML, with its break opportunities: Jinja2 prints it as it is."""
+
+    markup: str
+
+    def __html__(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +75,9 @@ class ReasonView:
 class PaperView:
     """What the templates show of one picked paper (display text already made readable).
 
-    ``title``, ``authors`` and ``tldr`` are plain; the ``html_`` forms carry invisible break
-    opportunities in long words and URLs, for the HTML part only.
+    ``title``, ``authors`` and ``tldr`` are plain; the ``html_`` forms are escaped HTML with
+    break opportunities in long words and URLs (and the summary's URLs as links), for the HTML
+    part only.
     """
 
     paper: Paper
@@ -72,9 +90,9 @@ class PaperView:
     first: bool = False  # the top card (it has no rule above it)
     summary_label: str = SUMMARY_LABEL  # "TL;DR" for the AI summary, else "From the abstract"
     arxiv_url: str = ""  # arxiv.org/abs/<id>
-    html_title: str = ""
-    html_authors: str = ""
-    html_tldr: str = ""
+    html_title: Html = Html("")
+    html_authors: Html = Html("")
+    html_tldr: Html = Html("")
 
 
 def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
@@ -186,10 +204,32 @@ def soft_breaks(text: str) -> str:
 
 
 def _break_word(found: re.Match[str]) -> str:
+    return ZWSP.join(_pieces(found.group(0)))
+
+
+def _pieces(word: str) -> list[str]:
+    """``word`` cut after URL punctuation, and every 20 characters where there is none."""
     pieces: list[str] = []
-    for part in _BREAK_AFTER.split(found.group(0)):
+    for part in _BREAK_AFTER.split(word):
         pieces.extend(part[i : i + 20] for i in range(0, len(part), 20))
-    return ZWSP.join(p for p in pieces if p)
+    return [p for p in pieces if p]
+
+
+@functools.lru_cache(maxsize=16384)
+def html_text(text: str, *, links: bool = False) -> Html:
+    """``text`` escaped for HTML, long words with zero-width spaces (``soft_breaks``) and URLs
+    with ``<wbr>`` elements at the same places, so a URL holds no invisible character (copying
+    it, or a client linking it, gets the whole address); with ``links``, URLs are links."""
+    out: list[str] = []
+    at = 0
+    for found in _URL.finditer(text):
+        url = found.group(0)
+        out.append(html.escape(soft_breaks(text[at : found.start()])))
+        shown = "<wbr>".join(map(html.escape, _pieces(url) if len(url) >= LONG_WORD else [url]))
+        out.append(f'<a href="{html.escape(url)}">{shown}</a>' if links else shown)
+        at = found.end()
+    out.append(html.escape(soft_breaks(text[at:])))
+    return Html("".join(out))
 
 
 def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
@@ -206,9 +246,9 @@ def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
         first=rank == 1,
         summary_label=summary_label(paper),
         arxiv_url=f"https://arxiv.org/abs/{paper.id}",
-        html_title=soft_breaks(title),
-        html_authors=soft_breaks(authors),
-        html_tldr=soft_breaks(summary),
+        html_title=html_text(title),
+        html_authors=html_text(authors),
+        html_tldr=html_text(summary, links=True),
     )
 
 
