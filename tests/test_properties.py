@@ -3,6 +3,8 @@ clean value or a clear papermail error, never another exception."""
 
 from __future__ import annotations
 
+import html
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from datetime import date
@@ -15,9 +17,12 @@ from hypothesis import strategies as st
 
 from pipeline.errors import SourceError
 from pipeline.models import MAX_COUNT, Paper
+from pipeline.rendering import tldr
+from pipeline.rendering.views import html_text, sentences
 from pipeline.sources import arxiv, huggingface
 from pipeline.sources.text import LONG_TEXT, SHORT_TEXT, TITLE_TEXT, MalformedItem, clean_title
 from pipeline.subscribers import FIELDS, TOPIC_FIELDS, load_subscribers
+from tests.builders import paper as sample_paper
 
 DAY = date(2026, 1, 1)
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -271,3 +276,35 @@ def test_any_block_nesting_depth_loads_or_is_a_problem(depth: int, opener: str) 
     """Block lists or mappings nested to any depth: the same."""
     lines = [" " * (2 * i) + opener for i in range(depth)]
     load_text("email: a@example.org\nauthors:\n" + "\n".join("  " + x for x in lines) + " x\n")
+
+
+# --- summaries and their HTML ----------------------------------------------------------------
+
+WORDS = ("We", "show", "Fig.", "2", "et", "al.", "J.", "Smith", "e.g.", "A.", "It", "works.")
+URLISH = ("x" * 30, "https://github.com/a-very-long-owner/a-very-long-repo", "(see", "it).")
+prose = st.lists(st.sampled_from(WORDS + URLISH), max_size=60).map(" ".join)
+
+
+@PROPERTY
+@given(prose | st.text(max_size=300).map(" ".join))
+def test_sentences_give_back_the_text_and_summaries_stay_in_bounds(text: str) -> None:
+    """Cutting into sentences loses nothing; a summary from them is within its limit."""
+    text = " ".join(text.split())
+    assert " ".join(sentences(text)) == text
+    summary = tldr(sample_paper(ai_summary=None, abstract=text), 120)
+    assert len(summary) <= 120
+    assert "……" not in summary
+
+
+@PROPERTY
+@given(prose | st.text(max_size=300))
+def test_the_html_of_a_text_shows_that_text_and_no_url_holds_an_invisible_character(
+    text: str,
+) -> None:
+    """Tags out and entities decoded, the HTML form reads as the text (zero-width spaces aside)."""
+    markup = html_text(text, links=True).markup
+    shown = html.unescape(re.sub(r"<[^>]*>", "", markup))
+    assert shown.replace("\u200b", "") == text
+    for url in re.findall(r'href="([^"]*)"', markup):
+        assert "\u200b" not in url
+        assert html.unescape(url) in text

@@ -9,12 +9,13 @@ import shutil
 import socket
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import premailer
 import pytest
 
 from pipeline.cli import main
-from pipeline.delivery.message import _qp
+from pipeline.delivery.message import compose
 from pipeline.errors import TemplateError
 from pipeline.models import Digest, Reason, ReasonKind, ScoredPaper
 from pipeline.rendering import (
@@ -25,6 +26,7 @@ from pipeline.rendering import (
     Renderer,
     compile_mjml,
     inline_css,
+    preheader,
     subject_for,
     tldr,
     wire_bytes,
@@ -86,6 +88,14 @@ def test_subject_folds_whitespace_and_clips_long_titles() -> None:
     assert "\n" not in subject
     assert "\r" not in subject
     assert subject.startswith("A title with very")
+    assert subject.endswith("… · 1 Jan")
+    assert len(subject) < 110
+
+
+def test_a_huge_word_in_the_title_is_clipped_inside_the_subject_not_dropped() -> None:
+    """A short word then a 225-character word: the reader still sees the title's start."""
+    subject = subject_for(digest(paper(title="hostile " + "x" * 225)))
+    assert subject.startswith("hostile xxxxxxxxxx")
     assert subject.endswith("… · 1 Jan")
     assert len(subject) < 110
 
@@ -209,15 +219,38 @@ def test_reasons_are_labelled_folded_and_any_kind_is_shown(renderer: Renderer) -
 def test_long_words_and_urls_get_break_opportunities_in_the_html_only(renderer: Renderer) -> None:
     """Most clients ignore overflow-wrap: zero-width spaces let a long word wrap anywhere."""
     word = "Supercalifragilistic" * 4
-    url = "https://example.org/" + "a-very-long-path-segment-" * 4
-    email = renderer.render(digest(paper(title=f"{word} title", ai_summary=f"See {url} now.")))
+    email = renderer.render(digest(paper(title=f"{word} title")))
     assert f"{word[:20]}\u200b{word[20:40]}" in email.html
-    assert "https://\u200bexample.\u200borg/\u200ba-\u200bvery-\u200blong-" in email.html
     assert word in email.text
-    assert url in email.text
     assert "\u200b" not in email.text
-    assert word in email.subject
+    assert word[:29] in email.subject  # clipped inside the subject, the start kept
     assert "overflow-wrap" not in email.html
+
+
+def test_urls_break_with_wbr_elements_and_hold_no_invisible_characters(renderer: Renderer) -> None:
+    """A URL in a summary, a title or an abstract wraps at <wbr> elements (after its
+    punctuation), never at zero-width spaces, which copying would carry and auto-linking
+    clients would stop at; a summary's URL is a link to the whole address."""
+    url = "https://github.com/" + "a-very-long-path-segment-" * 4 + "x"
+    short = "https://github.com/a/b"
+    title = f"Code at {url}"
+    email = renderer.render(
+        digest(
+            paper(1, title=title, ai_summary=f"See {url}, and {short}."),
+            paper(2, ai_summary=None, abstract=f"Our code is at {url}. It runs."),
+        )
+    )
+    shown = url.replace("/", "/<wbr>").replace("-", "-<wbr>").replace(".com", ".<wbr>com")
+    shown = shown.replace("https:/<wbr>/<wbr>", "https://<wbr>")
+    assert f'<a href="{url}" style="color:#3451d1">{shown}</a>, and ' in email.html
+    assert f'<a href="{short}" style="color:#3451d1">{short}</a>.' in email.html  # not long
+    assert f'<a href="{url}" style="color:#3451d1">{shown}</a>. It runs.' in email.html
+    assert f">Code at {shown}</a>" in email.html  # in the title's own link: not a link again
+    for text in re.findall(r"https://[^\s<\"]*", email.html):
+        assert "\u200b" not in text, text
+    assert "</wbr>" not in email.html
+    assert url in email.text
+    assert email.html == renderer.reference(email.digest)
 
 
 def test_optional_links_and_counts_are_left_out_when_unknown(renderer: Renderer) -> None:
@@ -280,6 +313,42 @@ def test_the_preheader_is_the_inbox_preview_line(renderer: Renderer) -> None:
     )
 
 
+def test_the_preheader_never_holds_two_ellipses_in_a_row() -> None:
+    """A clipped title followed by the "more papers" ellipsis gives one ellipsis, not "……"."""
+    long_title = "Learning to rank papers for readers who skim their inbox in the morning"
+    four = digest(paper(1), paper(2), paper(3, title=long_title), paper(4))
+    line = preheader(four)
+    assert "……" not in line
+    assert line.endswith("Learning to rank papers for readers who skim their inbox…")
+    short = preheader(digest(paper(1), paper(2, title="A"), paper(3, title="B"), paper(4)))
+    assert short.endswith("Also: A; B…")
+
+
+@pytest.mark.parametrize(
+    ("frequency", "weekday", "when", "next_time"),
+    [("daily", None, "today", "tomorrow"), ("weekly", "monday", "this week", "next Monday")],
+)
+def test_an_empty_email_speaks_of_the_subscribers_frequency(
+    renderer: Renderer,
+    frequency: Literal["daily", "weekly"],
+    weekday: str | None,
+    when: str,
+    next_time: str,
+) -> None:
+    """A weekly subscriber's empty email says "this week" and "see you next Monday"."""
+    subscriber = dataclasses.replace(SUBSCRIBER, frequency=frequency, weekday=weekday)
+    empty = dataclasses.replace(digest(), subscriber=subscriber)
+    email = renderer.render(empty)
+    other = "tomorrow" if frequency == "weekly" else "next Monday"
+    assert email.subject == f"Nothing matched your topics {when} · 1 Jan"
+    assert f"No paper {when} matched your topics" in preheader(empty)
+    for part in (email.html, " ".join(email.text.split())):
+        assert f"No paper {when} matched your topics or followed authors." in part
+        assert f"see you {next_time}." in part
+        assert other not in part
+    assert email.html == renderer.reference(empty)
+
+
 def test_an_empty_digest_says_nothing_matched(renderer: Renderer) -> None:
     """send_empty subscribers get a short, friendly email."""
     email = renderer.render(digest())
@@ -324,6 +393,32 @@ def test_tldr_prefers_the_ai_summary_else_clips_the_abstract_at_a_word() -> None
     assert len(clipped) <= 100
 
 
+@pytest.mark.parametrize(
+    "stop",
+    [
+        "Fig. 2",
+        "Figs. 3",
+        "et al. Their",
+        "e.g. Transformers",
+        "i.e. A",
+        "Eq. 4",
+        "Sec. 5",
+        "Ref. 12",
+        "vs. ResNet",
+        "J. Smith",
+        "cf. Table",
+    ],
+)
+def test_the_abstracts_sentences_are_not_cut_at_abbreviations_or_initials(stop: str) -> None:
+    """A full stop after "Fig", "et al", "e.g", "J" … does not end the sentence."""
+    first = f"We build on the method shown in {stop} of the appendix, where it works well."
+    abstract = f"{first} A second sentence follows here. " + "More words. " * 40
+    assert tldr(paper(ai_summary=None, abstract=abstract), 100) == first
+    cut = tldr(paper(ai_summary=None, abstract=abstract), len(first) - 1)
+    assert cut.endswith("…")  # one sentence longer than the limit: cut at a word, never at "Fig."
+    assert tldr(paper(ai_summary=None, abstract=abstract)).startswith(f"{first} A second")
+
+
 def test_a_30_paper_digest_fits_under_gmails_clipping_size(renderer: Renderer) -> None:
     """Thirty realistic papers render whole, well under 102 KB of HTML."""
     email = renderer.render(digest(*(paper(n) for n in range(30))))
@@ -336,9 +431,31 @@ def test_the_size_guard_counts_the_html_as_it_goes_on_the_wire(renderer: Rendere
     """``wire_bytes`` is the length of the quoted-printable HTML part the delivery stage sends,
     larger than the decoded HTML."""
     email = renderer.render(digest(*(paper(n, title="Ünïcödé = ✓ " * 9) for n in range(5))))
-    encoded = _qp(email.html)
-    assert wire_bytes(email.html) == len(encoded)
+    encoded = html_part_on_the_wire(compose(email, from_address="p@example.org").data)
+    assert wire_bytes(email.html, email.html_parts) == len(encoded)
     assert len(encoded) > len(email.html.encode())
+
+
+def html_part_on_the_wire(data: bytes) -> bytes:
+    """The HTML part's body in a composed message, as sent (up to the CRLF of its boundary,
+    which starts with "=_": quoted-printable text never holds that)."""
+    head = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: '
+    start = data.index(b"quoted-printable\r\n\r\n", data.index(head)) + 20
+    return data[start : data.index(b"\r\n--=_", start)]
+
+
+def test_the_size_guard_counts_exactly_the_bytes_the_delivery_stage_sends() -> None:
+    """A 30-paper digest from stencils: the guard's figure is the HTML part's size in the
+    composed message, soft line breaks where cached pieces meet included; a budget one byte
+    under it trims the digest, a budget of exactly it does not."""
+    thirty = digest(*(paper(n) for n in range(30)))
+    email = Renderer(DEFAULT_TEMPLATES).render(thirty)
+    assert email.html_parts  # the fast path, whose pieces are encoded apart
+    size = len(html_part_on_the_wire(compose(email, from_address="p@example.org").data))
+    assert wire_bytes(email.html, email.html_parts) == size
+    assert size > wire_bytes(email.html)  # the joins cost bytes the whole HTML would not
+    assert Renderer(DEFAULT_TEMPLATES, max_html_bytes=size).render(thirty).trimmed is None
+    assert Renderer(DEFAULT_TEMPLATES, max_html_bytes=size - 1).render(thirty).trimmed
 
 
 def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
@@ -348,12 +465,21 @@ def test_the_cheap_wire_size_bound_is_never_below_the_exact_size() -> None:
     texts += ["=" * 500, "é" * 300 + "\n", " \n" * 200, "\r\n.\r\n", "", "✓" * 1000, "a" * 80]
     for text in texts:
         assert wire_bytes_bound(text) >= wire_bytes(text), text[:80]
+    for d in varied_digests():  # from stencils: pieces encoded apart and joined
+        email = r.render(d)
+        parts = email.html_parts
+        assert wire_bytes_bound(email.html, len(parts)) >= wire_bytes(email.html, parts)
+    for text in texts:  # pieces ending in a space, cut mid-line, mid-escape
+        parts = tuple(text[i : i + 300] + " " for i in range(0, len(text), 300))
+        joined = "".join(parts)
+        assert wire_bytes_bound(joined, len(parts)) >= wire_bytes(joined, parts), text[:80]
 
 
 def test_an_oversized_digest_loses_summary_length_first(renderer: Renderer) -> None:
     """When shorter summaries are enough, every paper stays and the note says so."""
     big = digest(*(paper(n, ai_summary="A long summary sentence. " * 20) for n in range(10)))
-    short_size = wire_bytes(inline_css(compile_mjml(renderer.fill(big, tldr_chars=140).mjml)))
+    short = renderer.assemble(big, tldr_chars=SHORT_TLDR_CHARS)
+    short_size = wire_bytes(short.html, short.html_parts)
     tight = Renderer(DEFAULT_TEMPLATES, max_html_bytes=short_size)
     email = tight.render(big)
     assert len(email.digest.papers) == 10

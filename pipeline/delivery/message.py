@@ -8,7 +8,6 @@ quoted-printable, the pieces of HTML every email shares encoded once per run.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import dkim
 
 from pipeline.errors import SettingsError
 from pipeline.models import RenderedEmail
+from pipeline.quoted_printable import encode_body
 from pipeline.settings import Settings
 from pipeline.text import one_line
 from pipeline.unsubscribe import unsubscribe_links
@@ -205,45 +205,8 @@ def _qp_part(subtype: str, content: str, parts: Sequence[str] = ()) -> bytes:
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
     )
-    encoded = _qp_joined(parts) if parts and "\r" not in content else _qp(content)
+    encoded = encode_body(content, parts)
     return head.encode() + encoded + b"\r\n"  # that CRLF belongs to the next boundary line
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable, UTF-8, CRLF line ends (``binascii``: C speed, 76-character lines)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(lines, istext=True).replace(b"\n", b"\r\n")
-
-
-#: Parts at least this long are shared by many emails (layout, paper cards); shorter ones (values,
-#: ranks) are encoded together with their neighbours. Both are kept encoded, since the runs of
-#: short ones repeat too (a rank, a reason chip).
-_SHARED_PART = 256
-_qp_cached = lru_cache(maxsize=16384)(_qp)
-
-
-def _qp_joined(parts: Sequence[str]) -> bytes:
-    """``_qp`` of the parts joined, from the cached encodings of its pieces.
-
-    Encoded pieces are joined by a soft line break (``=`` CRLF) unless one ends a line, so the
-    decoded text is exactly the parts joined; each piece keeps ``binascii``'s line lengths.
-    """
-    chunks: list[bytes] = []
-    short: list[str] = []
-    for part in parts:
-        if len(part) < _SHARED_PART:
-            short.append(part)
-            continue
-        if short:
-            chunks.append(_qp_cached("".join(short)))
-            short.clear()
-        chunks.append(_qp_cached(part))
-    if short:
-        chunks.append(_qp_cached("".join(short)))
-    encoded = [c for c in chunks if c]
-    out = [c if c.endswith(b"\r\n") else c + b"=\r\n" for c in encoded[:-1]]
-    out.extend(encoded[-1:])  # the text ends there: no soft break after it
-    return b"".join(out)
 
 
 def build_message(

@@ -48,6 +48,8 @@ def inline_css(html: str) -> str:
 
     MJML's own reset block (``#outlook a``, ``table, td`` …) stays in the head un-inlined: copying
     it onto every table cell would add kilobytes per paper and change nothing a client shows.
+    ``<wbr>`` (a break opportunity in a URL) is written as the void element it is: lxml, which
+    does not know it, would give it an end tag.
     """
     try:
         inliner = _Inliner(
@@ -56,7 +58,7 @@ def inline_css(html: str) -> str:
         inlined: str = inliner.transform(pretty_print=False)
     except (premailer.premailer.PremailerError, ValueError) as exc:
         raise TemplateError(f"{HTML_TEMPLATE}: CSS could not be inlined: {exc}") from exc
-    return "<!doctype html>\n" + inlined
+    return "<!doctype html>\n" + inlined.replace("<wbr></wbr>", "<wbr>")
 
 
 _OPTIONS: dict[str, Any] = {

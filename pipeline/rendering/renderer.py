@@ -6,11 +6,10 @@ the reference way where it cannot, and trims a digest whose HTML Gmail would cli
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ import jinja2
 
 from pipeline.errors import TemplateError
 from pipeline.models import Digest, RenderedEmail
+from pipeline.quoted_printable import encode_body
 from pipeline.rendering.html import to_html
 from pipeline.rendering.samples import sample_digests
 from pipeline.rendering.stencils import NotStencilable, PendingCards, Stencils
@@ -27,6 +27,8 @@ from pipeline.rendering.templates import HTML_TEMPLATE, TEXT_TEMPLATE, environme
 from pipeline.rendering.views import (
     OVERVIEW_FROM,
     TLDR_CHARS,
+    empty_note,
+    nothing_matched,
     paper_view,
     preheader,
     subject_for,
@@ -161,7 +163,7 @@ class Renderer:
         summary = (
             f"{count} paper{'s' if count != 1 else ''} picked for {who}"
             if count
-            else "Nothing matched your topics today"
+            else nothing_matched(digest)
         )
         source = subscriber.source_file
         return {
@@ -170,6 +172,7 @@ class Renderer:
             "day": _day(digest.day),
             "summary": summary,
             "preheader": preheader(digest),
+            "empty_note": "" if count else empty_note(digest),
             "papers": [
                 paper_view(rank, scored, tldr_chars)
                 for rank, scored in enumerate(digest.papers, start=1)
@@ -191,7 +194,7 @@ class Renderer:
         email = self.assemble(digest, tldr_chars=SHORT_TLDR_CHARS)
         if self._fits(email):
             return self._trimmed(email, f"summaries shortened to {SHORT_TLDR_CHARS} characters")
-        total, size = len(digest.papers), wire_bytes(email.html)
+        total, size = len(digest.papers), wire_bytes(email.html, email.html_parts)
         keep = min(total - 1, total * self.max_html_bytes // size)
         while keep >= 0:
             cut = dataclasses.replace(digest, papers=digest.papers[:keep])
@@ -279,13 +282,14 @@ class Renderer:
     def _fits(self, email: RenderedEmail) -> bool:
         """Whether the HTML is within the budget on the wire; the exact count (a quoted-printable
         encoding) only when a cheap upper bound of it is over."""
-        html = email.html
+        html, parts = email.html, email.html_parts
         return (
-            wire_bytes_bound(html) <= self.max_html_bytes or wire_bytes(html) <= self.max_html_bytes
+            wire_bytes_bound(html, len(parts)) <= self.max_html_bytes
+            or wire_bytes(html, parts) <= self.max_html_bytes
         )
 
     def _trimmed(self, email: RenderedEmail, what: str) -> RenderedEmail:
-        size_kb = wire_bytes(email.html) / 1000
+        size_kb = wire_bytes(email.html, email.html_parts) / 1000
         note = (
             f"digest trimmed to stay under Gmail's {GMAIL_CLIP_BYTES // 1024} KB clipping limit: "
             f"{what} ({size_kb:.0f} KB of HTML)"
@@ -293,23 +297,24 @@ class Renderer:
         return dataclasses.replace(email, trimmed=note)
 
 
-def wire_bytes(html: str) -> int:
-    """The HTML's size as it goes on the wire: UTF-8, quoted-printable, CRLF line ends (what
-    Gmail's clipping counts; a test checks it against the delivery stage's encoding)."""
-    lines = html.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True)
-    return len(encoded) + encoded.count(b"\n")
+def wire_bytes(html: str, parts: Sequence[str] = ()) -> int:
+    """The HTML part's body as the delivery stage sends it: UTF-8, quoted-printable, CRLF line
+    ends, encoded from ``parts`` (the stencils' pieces, ``RenderedEmail.html_parts``) when given,
+    with a soft line break where encoded pieces meet. What Gmail's clipping counts."""
+    return len(encode_body(html, parts))
 
 
-def wire_bytes_bound(html: str) -> int:
-    """At least ``wire_bytes(html)``, from counts alone: quoted-printable writes each non-ASCII
-    byte and each ``=`` as three bytes, may escape whitespace before a line end, adds a soft
-    break (``=`` CRLF) at the latest every 73 characters and a CR at each line end."""
+def wire_bytes_bound(html: str, parts: int = 0) -> int:
+    """At least ``wire_bytes(html, parts)`` for any ``parts`` pieces, from counts alone:
+    quoted-printable writes each non-ASCII byte and each ``=`` as three bytes, may escape
+    whitespace before a line end, adds a soft break (``=`` CRLF) at the latest every 73
+    characters and a CR at each line end; each piece may add a soft break where it meets the
+    next, restart a line, and escape a space at its end."""
     utf8 = len(html.encode("utf-8"))
     non_ascii_bytes = 2 * (utf8 - len(html))  # a 2-byte character is the worst case
     escaped = utf8 + 2 * (non_ascii_bytes + html.count("="))
     lines = html.count("\n") + html.count("\r") + 1
-    return escaped + 2 * lines + 3 * (escaped // 70 + lines) + lines
+    return escaped + 2 * lines + 3 * (escaped // 70 + lines) + lines + 8 * parts
 
 
 @functools.lru_cache(maxsize=64)

@@ -157,6 +157,7 @@ LAYOUT_VALUES = (
     "preferences_file",
     "unsubscribe_url",
     "preferences_url",
+    "empty_note",
 )
 REASON_VALUES = ("label", "verb", "detail", "more", "text")
 _ATTRIBUTE = re.compile(r"""([^\s"'=<>/]+)=("[^"]*"|'[^']*')""")
@@ -370,6 +371,7 @@ class Stencils:
             "preferences_file": slot["preferences_file"],
             "unsubscribe_url": slot["unsubscribe_url"],
             "preferences_url": slot["preferences_url"],
+            "empty_note": slot["empty_note"],
             "omitted": omitted,
             "overview": overview,
             "papers": papers,
@@ -461,6 +463,7 @@ def _layout_values(context: dict[str, Any]) -> tuple[Any, ...]:
         context["preferences_file"],
         context["unsubscribe_url"],
         context["preferences_url"],
+        context["empty_note"],
     )
 
 

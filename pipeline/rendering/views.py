@@ -8,6 +8,7 @@ the tests.
 from __future__ import annotations
 
 import functools
+import html
 import re
 import textwrap
 from dataclasses import dataclass
@@ -23,12 +24,36 @@ OVERVIEW_FROM = 9  # digests with at least this many papers open with a list of 
 SUMMARY_LABEL = "TL;DR"  # only Hugging Face's AI summary is a summary
 ABSTRACT_LABEL = "From the abstract"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+#: Words a full stop follows without ending the sentence ("Fig. 2", "et al. This", "e.g. A").
+_ABBREVIATIONS = frozenset(
+    {"al", "e.g", "i.e", "eq", "eqs", "fig", "figs", "sec", "secs", "ref", "refs", "tab", "vs"}
+    | {"cf", "approx", "no", "nos", "ch", "app", "dr", "prof", "resp", "etc", "st", "mr", "ms"}
+)
+_INITIAL = re.compile(r"(?:^|\s)[A-Z]$")  # "J" of "J. Smith"
+#: A subject's title keeps words up to this long whole; a longer one is cut with an ellipsis.
+SUBJECT_WORD_CHARS = 30
 #: A run of this many characters without a space gets break opportunities: most mail clients
 #: ignore ``overflow-wrap`` and ``word-break``, so a long word or URL would widen the page.
+#: A word gets zero-width spaces; a URL gets ``<wbr>`` elements, which copying and auto-linking
+#: clients leave out of the address.
 LONG_WORD = 24
+_URL = re.compile(r"https?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]}]", re.IGNORECASE)
 _LONG_WORD = re.compile(rf"\S{{{LONG_WORD},}}")
 _BREAK_AFTER = re.compile(r"(?<=[/.\-_?&=#:])(?=[^/.\-_?&=#:])")
 ZWSP = "\u200b"  # zero-width space: an invisible place where a line may break
+
+
+@dataclass(frozen=True, slots=True)
+class Html:
+    """Text already escaped for HTML, with its break opportunities: Jinja2 prints it as it is."""
+
+    markup: str
+
+    def __html__(self) -> str:
+        return self.markup
+
+    def __str__(self) -> str:
+        return self.markup
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +75,9 @@ class ReasonView:
 class PaperView:
     """What the templates show of one picked paper (display text already made readable).
 
-    ``title``, ``authors`` and ``tldr`` are plain; the ``html_`` forms carry invisible break
-    opportunities in long words and URLs, for the HTML part only.
+    ``title``, ``authors`` and ``tldr`` are plain; the ``html_`` forms are escaped HTML with
+    break opportunities in long words and URLs (and the summary's URLs as links), for the HTML
+    part only.
     """
 
     paper: Paper
@@ -64,9 +90,9 @@ class PaperView:
     first: bool = False  # the top card (it has no rule above it)
     summary_label: str = SUMMARY_LABEL  # "TL;DR" for the AI summary, else "From the abstract"
     arxiv_url: str = ""  # arxiv.org/abs/<id>
-    html_title: str = ""
-    html_authors: str = ""
-    html_tldr: str = ""
+    html_title: Html = Html("")
+    html_authors: Html = Html("")
+    html_tldr: Html = Html("")
 
 
 def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
@@ -74,8 +100,9 @@ def subject_for(digest: Digest, newsletter: str = "papermail") -> str:
     many more and the day; the newsletter's name is the From name, so it is left out here."""
     day = digest.day.strftime("%-d %b")
     if not digest.papers:
-        return f"Nothing matched your topics today · {day}"
-    top = _clip(" ".join(digest.papers[0].paper.title.split()), 90)
+        return f"{nothing_matched(digest)} · {day}"
+    words = digest.papers[0].paper.title.split()
+    top = _clip(" ".join(_clip(w, SUBJECT_WORD_CHARS) for w in words), 90)
     more = len(digest.papers) - 1
     return f"{top} · +{more} more · {day}" if more else f"{top} · {day}"
 
@@ -84,11 +111,35 @@ def preheader(digest: Digest) -> str:
     """The inbox preview line: what the subject cannot say (the next titles, the count)."""
     count = len(digest.papers)
     if not count:
-        return "No paper today matched your topics or followed authors."
+        return f"No paper {_period(digest)[0]} matched your topics or followed authors."
     if count == 1:
         return f"1 paper picked for you. {_clip(tldr(digest.papers[0].paper), 120)}"
     nxt = "; ".join(_clip(s.paper.title, 60) for s in digest.papers[1:3])
-    return f"{count} papers picked for you. Also: {nxt}" + ("…" if count > 3 else "")
+    more = "…" if count > 3 and not nxt.endswith("…") else ""  # never two ellipses in a row
+    return f"{count} papers picked for you. Also: {nxt}{more}"
+
+
+def nothing_matched(digest: Digest) -> str:
+    """The headline of an email without papers: "Nothing matched your topics today"."""
+    return f"Nothing matched your topics {_period(digest)[0]}"
+
+
+def empty_note(digest: Digest) -> str:
+    """What an email without papers says, in the words of the subscriber's frequency."""
+    now, nxt = _period(digest)
+    return (
+        f"No paper {now} matched your topics or followed authors. "
+        f"Better an empty inbox than noise: see you {nxt}."
+    )
+
+
+def _period(digest: Digest) -> tuple[str, str]:
+    """("today", "tomorrow"), or for a weekly subscriber ("this week", "next Monday")."""
+    subscriber = digest.subscriber
+    if subscriber.frequency != "weekly":
+        return "today", "tomorrow"
+    weekday = (subscriber.weekday or digest.day.strftime("%A")).capitalize()
+    return "this week", f"next {weekday}"
 
 
 def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
@@ -100,11 +151,32 @@ def tldr(paper: Paper, limit: int = TLDR_CHARS) -> str:
     if paper.ai_summary:
         return _clip(paper.ai_summary, limit)
     out = ""
-    for sentence in _SENTENCE_END.split(paper.abstract):
+    for sentence in sentences(paper.abstract):
         if out and len(out) + 1 + len(sentence) > limit:
             break
         out = f"{out} {sentence}".strip()
     return _clip(out, limit)
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut into sentences: after ``.``, ``!`` or ``?`` and a space before a capital or a
+    digit, but not after a common abbreviation ("Fig. 2", "et al. We") or an initial ("J. Smith").
+    """
+    out: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if out and _continues(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
+
+
+def _continues(sentence: str) -> bool:
+    """Whether the full stop ending ``sentence`` belongs to an abbreviation or an initial."""
+    if not sentence.endswith("."):
+        return False
+    last = sentence[:-1].rsplit(" ", 1)[-1]
+    return last.lower().lstrip("([") in _ABBREVIATIONS or _INITIAL.search(sentence[:-1]) is not None
 
 
 def summary_label(paper: Paper) -> str:
@@ -132,10 +204,32 @@ def soft_breaks(text: str) -> str:
 
 
 def _break_word(found: re.Match[str]) -> str:
+    return ZWSP.join(_pieces(found.group(0)))
+
+
+def _pieces(word: str) -> list[str]:
+    """``word`` cut after URL punctuation, and every 20 characters where there is none."""
     pieces: list[str] = []
-    for part in _BREAK_AFTER.split(found.group(0)):
+    for part in _BREAK_AFTER.split(word):
         pieces.extend(part[i : i + 20] for i in range(0, len(part), 20))
-    return ZWSP.join(p for p in pieces if p)
+    return [p for p in pieces if p]
+
+
+@functools.lru_cache(maxsize=16384)
+def html_text(text: str, *, links: bool = False) -> Html:
+    """``text`` escaped for HTML, long words with zero-width spaces (``soft_breaks``) and URLs
+    with ``<wbr>`` elements at the same places, so a URL holds no invisible character (copying
+    it, or a client linking it, gets the whole address); with ``links``, URLs are links."""
+    out: list[str] = []
+    at = 0
+    for found in _URL.finditer(text):
+        url = found.group(0)
+        out.append(html.escape(soft_breaks(text[at : found.start()])))
+        shown = "<wbr>".join(map(html.escape, _pieces(url) if len(url) >= LONG_WORD else [url]))
+        out.append(f'<a href="{html.escape(url)}">{shown}</a>' if links else shown)
+        at = found.end()
+    out.append(html.escape(soft_breaks(text[at:])))
+    return Html("".join(out))
 
 
 def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
@@ -152,9 +246,9 @@ def paper_view(rank: int, scored: ScoredPaper, tldr_chars: int) -> PaperView:
         first=rank == 1,
         summary_label=summary_label(paper),
         arxiv_url=f"https://arxiv.org/abs/{paper.id}",
-        html_title=soft_breaks(title),
-        html_authors=soft_breaks(authors),
-        html_tldr=soft_breaks(summary),
+        html_title=html_text(title),
+        html_authors=html_text(authors),
+        html_tldr=html_text(summary, links=True),
     )
 
 
