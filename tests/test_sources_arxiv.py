@@ -114,6 +114,35 @@ def test_documents_that_are_not_atom_feeds_are_source_errors(body: bytes) -> Non
         arxiv.parse_feed(body, URL)
 
 
+_DTD_FEED = (
+    '<?xml version="1.0" encoding="{encoding}"?>'
+    '<!DOCTYPE feed [<!ENTITY x "expanded">]>'
+    '<feed xmlns="http://www.w3.org/2005/Atom"><title>&x;</title></feed>'
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _DTD_FEED.format(encoding="UTF-8").encode("utf-8"),
+        _DTD_FEED.format(encoding="UTF-16").encode("utf-16"),  # with its byte-order mark
+        "\ufeff".encode("utf-16-be") + _DTD_FEED.format(encoding="UTF-16").encode("utf-16-be"),
+    ],
+    ids=["utf-8", "utf-16", "utf-16-be"],
+)
+def test_a_dtd_is_refused_in_any_encoding(body: bytes) -> None:
+    """UTF-16 hides ``<!DOCTYPE`` from a byte search: the parser itself refuses any DTD, so its
+    entities are never expanded, and the day ends in a SourceError naming the URL."""
+
+    def handle(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    with pytest.raises(SourceError) as caught:
+        arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert str(caught.value).startswith(f"arXiv API at {URL} answered a document with a DTD")
+    assert caught.value.url == URL
+
+
 def test_malformed_entries_are_skipped_and_counted() -> None:
     """An entry without id or date is skipped with its reason; the others stay."""
     good = entries_of(1)

@@ -10,8 +10,9 @@ The arXiv papers of a day D are the entries first submitted on D (UTC): their ``
 entry. A paper submitted late on D that arXiv has not announced yet when the day is gathered is
 not in the archived day; ``fetch --refresh`` picks it up.
 
-The feed is Atom, parsed with the standard library's ElementTree (it resolves no external
-entities; a document with a DTD is refused outright). A query arXiv cannot run answers HTTP 200
+The feed is Atom, parsed by ``defusedxml`` with DTDs forbidden: a document carrying a DTD, in
+whatever encoding it declares (UTF-16 hides ``<!DOCTYPE`` from a byte search), is refused outright
+before any entity is expanded. A query arXiv cannot run answers HTTP 200
 with a single entry titled "Error": that is a ``SourceError``, not a paper.
 """
 
@@ -24,6 +25,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
@@ -145,10 +149,15 @@ def day_query(categories: Iterable[str], day: date) -> str:
 
 def parse_feed(body: bytes, url: str) -> Feed:
     """One Atom page → its entries; an unreadable document or arXiv's "Error" entry raises."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise SourceError(f"arXiv API at {url} answered a document with a DTD", url=url, status=200)
     try:
-        root = ET.fromstring(body)
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise SourceError(
+            f"arXiv API at {url} answered a document with a DTD ({type(exc).__name__}); "
+            "refused, nothing in it expanded",
+            url=url,
+            status=200,
+        ) from exc
     except ET.ParseError as exc:
         raise SourceError(
             f"arXiv API at {url} answered something that is not XML ({exc}): "
