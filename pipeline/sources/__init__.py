@@ -45,7 +45,9 @@ def gather_day(
     if archived is not None and wanted <= set(archived.categories):
         return archived
     if archived is None:
-        hf = Fetcher(client, clock, "Daily Papers API", timeout=timeout)
+        hf = Fetcher(
+            client, clock, "Daily Papers API", timeout=timeout, setting="PAPERMAIL_HF_API_URL"
+        )
         base = huggingface.fetch_day(hf, hf_api_url, day)
         archive.save_day(state_dir, base)
     else:
@@ -54,7 +56,14 @@ def gather_day(
     if not missing:
         return base
     log.info("querying arXiv for %s on %s", ", ".join(sorted(missing)), day)
-    ax = Fetcher(client, clock, "arXiv API", timeout=timeout, min_interval=arxiv.MIN_INTERVAL)
+    ax = Fetcher(
+        client,
+        clock,
+        "arXiv API",
+        timeout=timeout,
+        min_interval=arxiv.MIN_INTERVAL,
+        setting="PAPERMAIL_ARXIV_API_URL",
+    )
     try:
         fetched = arxiv.fetch_day(ax, arxiv_api_url, day, missing)
     except SourceError as exc:
