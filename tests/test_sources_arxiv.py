@@ -219,6 +219,31 @@ def test_a_page_that_stays_empty_is_a_source_error() -> None:
         arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
 
 
+def test_a_server_answering_the_same_page_forever_is_stopped_after_one_repeat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that ignores ``start`` and claims a huge total: the second page brings no new
+    entry, so paging stops there with a warning, keeping what the first page brought."""
+    entries = entries_of(arxiv.PAGE_SIZE)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["start"])
+        text = arxiv_feed(entries, {"start": "0", "max_results": str(arxiv.PAGE_SIZE)})
+        return httpx.Response(
+            200,
+            text=text.replace(f">{arxiv.PAGE_SIZE}</opensearch:total", ">99999</opensearch:total"),
+        )
+
+    time = Paced()
+    with caplog.at_level("WARNING"):
+        day = arxiv.fetch_day(time.fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert len(day.papers) == arxiv.PAGE_SIZE
+    assert seen == ["0", "500"]
+    assert time.sleeps == [3.0]
+    assert "repeats entries already read at 500 of 99999 results" in caplog.text
+
+
 def test_no_categories_means_no_request() -> None:
     """Without categories the arXiv source asks nothing."""
 

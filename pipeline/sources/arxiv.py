@@ -3,7 +3,8 @@
 One query covers the union of every subscriber's categories, so each paper is fetched once:
 ``search_query=(cat:cs.LG OR cat:physics.comp-ph) AND submittedDate:[D0000 TO D2359]``, sorted by
 submission date and paged with ``start``/``max_results`` until ``opensearch:totalResults`` is
-reached. arXiv asks for at most one request every 3 seconds; the fetcher keeps that pace.
+reached, or until a page brings no entry not already read (a server that ignores ``start``).
+arXiv asks for at most one request every 3 seconds; the fetcher keeps that pace.
 
 The arXiv papers of a day D are the entries first submitted on D (UTC): their ``published``
 (the v1 timestamp) falls on D. That is what the query asks for and what is checked again on each
@@ -71,6 +72,7 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
     if not query:
         return Day(day=day, papers=())
     entries: list[ET.Element] = []
+    seen: set[str] = set()  # entry ids read so far: a page bringing none new ends the paging
     empty_pages = 0
     for _ in range(MAX_PAGES):
         params = {
@@ -81,6 +83,18 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
             "sortOrder": "ascending",
         }
         feed = parse_feed(fetcher.get(url, params).content, url)
+        ids = {clean_text(entry.findtext(f"{ATOM}id")) for entry in feed.entries}
+        if feed.entries and ids <= seen:
+            log.warning(
+                "arXiv API at %s repeats entries already read at %d of %d results for %s; "
+                "stopping",
+                url,
+                len(entries),
+                feed.total,
+                day,
+            )
+            break
+        seen |= ids
         entries.extend(feed.entries)
         if len(entries) >= feed.total:
             break
