@@ -244,6 +244,26 @@ def test_a_server_answering_the_same_page_forever_is_stopped_after_one_repeat(
     assert "repeats entries already read at 500 of 99999 results" in caplog.text
 
 
+def test_a_page_larger_than_asked_is_cut_to_the_page_size(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server ignoring ``max_results`` is read a page size at a time, with a warning: paging
+    still counts ``start`` from what was kept, and the day arrives whole."""
+    entries = entries_of(1200)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["start"])
+        params = {"start": request.url.params["start"], "max_results": "100000"}
+        return httpx.Response(200, text=arxiv_feed(entries, params))
+
+    with caplog.at_level("WARNING"):
+        day = arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert len(day.papers) == 1200
+    assert seen == ["0", "500", "1000"]
+    assert "answered 1200 entries to max_results=500; keeping the first 500" in caplog.text
+
+
 def test_no_categories_means_no_request() -> None:
     """Without categories the arXiv source asks nothing."""
 

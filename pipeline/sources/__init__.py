@@ -25,6 +25,8 @@ from pipeline.sources.merge import merge_days
 
 log = logging.getLogger(__name__)
 
+LOGGED_SKIPS = 10  # skipped upstream items named one by one in the log; the rest are counted
+
 
 def gather_day(
     *,
@@ -75,3 +77,17 @@ def gather_day(
     gathered = merge_days(base, fetched, categories=missing)
     archive.save_day(state_dir, gathered)
     return gathered
+
+
+def log_skipped(day: Day, first: int = LOGGED_SKIPS) -> None:
+    """Warn about the day's skipped upstream items: the ``first`` few by name, then one line
+    counting the rest, so a source sending thousands of bad items cannot flood the log. Every
+    reason stays in the day's archive and the run report."""
+    for item in day.skipped[:first]:
+        log.warning("skipped upstream item %d from %s: %s", item.position, item.source, item.reason)
+    if len(day.skipped) > first:
+        log.warning(
+            "… and %d more skipped upstream items; all of them are in the day's archive and "
+            "the run report",
+            len(day.skipped) - first,
+        )

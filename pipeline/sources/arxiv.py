@@ -82,12 +82,11 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
             "sortBy": "submittedDate",
             "sortOrder": "ascending",
         }
-        feed = parse_feed(fetcher.get(url, params).content, url)
+        feed = _at_most(parse_feed(fetcher.get(url, params).content, url), url)
         ids = {clean_text(entry.findtext(f"{ATOM}id")) for entry in feed.entries}
         if feed.entries and ids <= seen:
             log.warning(
-                "arXiv API at %s repeats entries already read at %d of %d results for %s; "
-                "stopping",
+                "arXiv API at %s repeats entries already read at %d of %d results for %s; stopping",
                 url,
                 len(entries),
                 feed.total,
@@ -111,6 +110,21 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
     else:
         log.warning("arXiv: stopped after %d pages for %s", MAX_PAGES, day)
     return parse_entries(entries, day)
+
+
+def _at_most(feed: Feed, url: str) -> Feed:
+    """The page cut to the ``PAGE_SIZE`` entries asked for, with a warning if it had more: a page
+    of thousands of entries is not taken whole, and ``start`` keeps counting what was kept."""
+    if len(feed.entries) <= PAGE_SIZE:
+        return feed
+    log.warning(
+        "arXiv API at %s answered %d entries to max_results=%d; keeping the first %d",
+        url,
+        len(feed.entries),
+        PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    return replace(feed, entries=feed.entries[:PAGE_SIZE])
 
 
 ID_BATCH = 100  # ids per id_list query
