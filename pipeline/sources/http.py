@@ -16,10 +16,12 @@ these few lines say so more plainly than a retry library's callbacks would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -135,16 +137,28 @@ class Fetcher:
         started = self.clock.monotonic()
         current: httpx.URL = httpx.URL(url)
         query: Mapping[str, str] | None = params
-        for _ in range(MAX_REDIRECTS + 1):
-            with self.client.stream(
-                "GET", current, params=query, timeout=self.timeout, follow_redirects=False
-            ) as response:
-                if not response.is_redirect:
-                    return self._body(response, started)
-                target = response.url.join(response.headers["Location"])
-            if not _same_origin(response.url, target):
-                raise self._redirect_error(url, str(response.url), str(target))
-            current, query = target, None
+        with _Watchdog(self.deadline) as watchdog:
+            for _ in range(MAX_REDIRECTS + 1):
+                try:
+                    with self.client.stream(
+                        "GET",
+                        current,
+                        params=query,
+                        headers={"Connection": "close"},  # a fresh connection the watchdog sees
+                        timeout=self.timeout,
+                        follow_redirects=False,
+                        extensions={"trace": watchdog.trace},
+                    ) as response:
+                        if not response.is_redirect:
+                            return self._body(response, started)
+                        target = response.url.join(response.headers["Location"])
+                except httpx.TransportError:
+                    if watchdog.fired:
+                        raise _TooSlow from None
+                    raise
+                if not _same_origin(response.url, target):
+                    raise self._redirect_error(url, str(response.url), str(target))
+                current, query = target, None
         raise self._redirect_error(url, str(current), "")
 
     def _body(self, response: httpx.Response, started: float) -> httpx.Response:
@@ -215,6 +229,56 @@ _BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encod
 
 class _TooSlow(Exception):
     """The whole answer did not arrive within the fetcher's deadline."""
+
+
+class _Watchdog:
+    """Shuts a request's connection down once ``seconds`` of real time have passed.
+
+    httpx's timeouts bound each network step, so a server dripping its *headers* a byte at a
+    time would hold a request for as long as it likes; the body's deadline check cannot run
+    before the headers are complete. The watchdog learns the request's socket from httpx's
+    documented ``trace`` extension (the stream returned when the connection is opened, and again
+    when TLS starts) and, at the deadline, shuts it down from a timer thread: the blocked read
+    returns, httpx raises a transport error, and ``fired`` says why.
+    """
+
+    _EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpx's trace hook: remember the socket of each connection this request opens."""
+        stream = info.get("return_value") if event in self._EVENTS else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                if self.fired:
+                    _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End both directions of ``sock`` (a read blocked on it returns); closed already is fine."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
