@@ -31,7 +31,7 @@ from pipeline.rendering import Renderer
 from pipeline.report import finish_report
 from pipeline.retention import prune_reports
 from pipeline.settings import Settings, from_address_warning
-from pipeline.sources import gather_day
+from pipeline.sources import gather_day, log_skipped
 from pipeline.sources.archive import load_day
 from pipeline.subscribers import SubscriberSet, load_subscribers
 
@@ -131,10 +131,7 @@ def run_batch(
             categories=categories,
             on_arxiv_failure=outages.append,
         )
-        for item in papers.skipped:
-            log.warning(
-                "skipped upstream item %d from %s: %s", item.position, item.source, item.reason
-            )
+        log_skipped(papers)
         meaning = semantic.prepare(settings, subscribers, client=client, clock=clock)
         how = Delivery(
             transport_factory=transport_factory or delivery.transport_factory(settings),

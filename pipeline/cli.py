@@ -411,7 +411,7 @@ def _http_client(settings: Settings) -> httpx.Client:
     return httpx.Client(
         timeout=settings.http_timeout,
         headers={"User-Agent": f"papermail/{__version__}"},
-        follow_redirects=True,
+        follow_redirects=False,  # each use sets its own policy: the sources follow same-host only
     )
 
 

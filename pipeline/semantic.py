@@ -207,11 +207,14 @@ def download_model(
 
 
 def _download(http: httpx.Client, url: str, dest: Path, sha256: str) -> None:
-    """Stream ``url`` to a temporary file beside ``dest``; rename it there only if it checks."""
+    """Stream ``url`` to a temporary file beside ``dest``; rename it there only if it checks.
+
+    Redirects are followed to any host, whatever the client's default: the Hub's file URLs
+    redirect to its CDN, and the pinned sha256 decides whether what arrived is kept."""
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     try:
-        with os.fdopen(fd, "wb") as out, http.stream("GET", url) as response:
+        with os.fdopen(fd, "wb") as out, http.stream("GET", url, follow_redirects=True) as response:
             if response.status_code != 200:
                 raise ModelUnavailable(f"{url} answered HTTP {response.status_code}")
             for chunk in response.iter_bytes():
@@ -464,6 +467,7 @@ def prepare(
         timeout=settings.http_timeout,
         max_attempts=settings.max_attempts,
         min_interval=arxiv.MIN_INTERVAL,
+        setting="PAPERMAIL_ARXIV_API_URL",
     )
     url = settings.arxiv_api_url
     examples = example_papers(

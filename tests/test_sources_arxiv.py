@@ -114,6 +114,35 @@ def test_documents_that_are_not_atom_feeds_are_source_errors(body: bytes) -> Non
         arxiv.parse_feed(body, URL)
 
 
+_DTD_FEED = (
+    '<?xml version="1.0" encoding="{encoding}"?>'
+    '<!DOCTYPE feed [<!ENTITY x "expanded">]>'
+    '<feed xmlns="http://www.w3.org/2005/Atom"><title>&x;</title></feed>'
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _DTD_FEED.format(encoding="UTF-8").encode("utf-8"),
+        _DTD_FEED.format(encoding="UTF-16").encode("utf-16"),  # with its byte-order mark
+        "\ufeff".encode("utf-16-be") + _DTD_FEED.format(encoding="UTF-16").encode("utf-16-be"),
+    ],
+    ids=["utf-8", "utf-16", "utf-16-be"],
+)
+def test_a_dtd_is_refused_in_any_encoding(body: bytes) -> None:
+    """UTF-16 hides ``<!DOCTYPE`` from a byte search: the parser itself refuses any DTD, so its
+    entities are never expanded, and the day ends in a SourceError naming the URL."""
+
+    def handle(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    with pytest.raises(SourceError) as caught:
+        arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert str(caught.value).startswith(f"arXiv API at {URL} answered a document with a DTD")
+    assert caught.value.url == URL
+
+
 def test_malformed_entries_are_skipped_and_counted() -> None:
     """An entry without id or date is skipped with its reason; the others stay."""
     good = entries_of(1)
@@ -188,6 +217,51 @@ def test_a_page_that_stays_empty_is_a_source_error() -> None:
 
     with pytest.raises(SourceError, match="empty page at 500 of 600"):
         arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+
+
+def test_a_server_answering_the_same_page_forever_is_stopped_after_one_repeat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that ignores ``start`` and claims a huge total: the second page brings no new
+    entry, so paging stops there with a warning, keeping what the first page brought."""
+    entries = entries_of(arxiv.PAGE_SIZE)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["start"])
+        text = arxiv_feed(entries, {"start": "0", "max_results": str(arxiv.PAGE_SIZE)})
+        return httpx.Response(
+            200,
+            text=text.replace(f">{arxiv.PAGE_SIZE}</opensearch:total", ">99999</opensearch:total"),
+        )
+
+    time = Paced()
+    with caplog.at_level("WARNING"):
+        day = arxiv.fetch_day(time.fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert len(day.papers) == arxiv.PAGE_SIZE
+    assert seen == ["0", "500"]
+    assert time.sleeps == [3.0]
+    assert "repeats entries already read at 500 of 99999 results" in caplog.text
+
+
+def test_a_page_larger_than_asked_is_cut_to_the_page_size(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server ignoring ``max_results`` is read a page size at a time, with a warning: paging
+    still counts ``start`` from what was kept, and the day arrives whole."""
+    entries = entries_of(1200)
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["start"])
+        params = {"start": request.url.params["start"], "max_results": "100000"}
+        return httpx.Response(200, text=arxiv_feed(entries, params))
+
+    with caplog.at_level("WARNING"):
+        day = arxiv.fetch_day(Paced().fetcher(httpx.MockTransport(handle)), URL, DAY, ["cs.LG"])
+    assert len(day.papers) == 1200
+    assert seen == ["0", "500", "1000"]
+    assert "answered 1200 entries to max_results=500; keeping the first 500" in caplog.text
 
 
 def test_no_categories_means_no_request() -> None:

@@ -203,3 +203,46 @@ def test_latex_nested_300_deep_is_kept_as_written_and_the_day_goes_on() -> None:
     assert [p.title for p in day.papers] == ["Deep $" + "{" * 300 + "x", day.papers[1].title]
     assert day.papers[1].title
     assert clean_title("$" + "{" * 300 + "}" * 300 + "$") == "$" + "{" * 300 + "}" * 300 + "$"
+
+
+@pytest.fixture
+def header_dripper() -> Iterator[str]:
+    """A local server that answers a status line and then drips a header a byte at a time,
+    forever (each byte well within any per-read timeout); its URL."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            while not stop.wait(0.05):
+                try:
+                    self.wfile.write(b"a")
+                    self.wfile.flush()
+                except OSError:  # the client hung up
+                    return
+
+        def log_message(self, *_args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/api/daily_papers"
+    stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_source_dripping_its_headers_hits_the_deadline(header_dripper: str) -> None:
+    """The deadline bounds the headers too: a server that never finishes its header lines
+    (each byte arriving well within the per-read timeout) ends in a SourceError."""
+    with httpx.Client() as client:
+        fetcher = Fetcher(
+            client, FakeTime().clock(), "Daily Papers API", max_attempts=1, deadline=0.5
+        )
+        with pytest.raises(SourceError) as caught:
+            fetcher.get(header_dripper, {})
+    assert str(caught.value) == (
+        f"Daily Papers API at {header_dripper} unavailable after 1 attempts "
+        "(last: no complete answer within 0.5 s)"
+    )

@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.clock import Clock
-from pipeline.sources import archive, gather_day
+from pipeline.sources import archive, gather_day, huggingface
+from pipeline.sources.http import Fetcher
 from pipeline.sources.sample import sources_transport
 from tests.builders import live_items, many_items
 from tests.conftest import SUBSCRIBERS, PapersServer, SmtpServer
@@ -248,3 +249,49 @@ def test_gather_day_with_a_timeout_then_success(tmp_path: Path) -> None:
     assert len(day.papers) == 120
     assert len(calls) == 3
     assert len(sleeps) == 1
+
+
+def test_thousands_of_malformed_items_log_ten_lines_and_one_count(
+    papers_server: PapersServer,
+    smtp_server: SmtpServer,
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Twelve pages of malformed items: the first ten are named, one line counts the rest, and
+    the archive and the run report keep every reason."""
+    malformed: list[Any] = [{"paper": {"title": f"no id {n}"}} for n in range(1_200)]
+    papers_server.days[DAY] = [*malformed, *many_items(5)]
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(smtp_server.port))
+    monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+    assert main(["run", "--date", DAY, "--dry-run"], sleep=Sleeps()) == 0
+    err = capsys.readouterr().err
+    assert err.count("WARNING skipped upstream item") == 10
+    assert err.count("… and 1190 more skipped upstream items") == 1
+    archived = archive.load_day(env / "var", date.fromisoformat(DAY))
+    assert archived is not None
+    assert len(archived.skipped) == 1_200
+    (report_file,) = (env / "var" / "reports").glob(f"{DAY}-*.json")
+    assert len(json.loads(report_file.read_text())["skipped_items"]) == 1_200
+
+
+def test_a_page_of_ten_thousand_items_is_cut_to_a_sane_day(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A page answering 10,000 items to ``limit=100`` is not taken whole: the day keeps at most
+    ``MAX_ITEMS`` of them, with a warning, and asks no further page."""
+    asked: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["p"])
+        return httpx.Response(200, json=many_items(10_000))
+
+    client = httpx.Client(transport=httpx.MockTransport(handle))
+    fetcher = Fetcher(client, Clock.waiting_with(lambda _s: None), "Daily Papers API")
+    with caplog.at_level("WARNING"):
+        day = huggingface.fetch_day(fetcher, "http://127.0.0.1:9/api", date.fromisoformat(DAY))
+    assert len(day.papers) == huggingface.MAX_ITEMS
+    assert asked == ["0"]
+    assert "answered 10000 items to limit=100" in caplog.text
+    assert f"more than {huggingface.MAX_ITEMS} items" in caplog.text

@@ -25,6 +25,8 @@ from pipeline.sources.merge import merge_days
 
 log = logging.getLogger(__name__)
 
+LOGGED_SKIPS = 10  # skipped upstream items named one by one in the log; the rest are counted
+
 
 def gather_day(
     *,
@@ -45,7 +47,9 @@ def gather_day(
     if archived is not None and wanted <= set(archived.categories):
         return archived
     if archived is None:
-        hf = Fetcher(client, clock, "Daily Papers API", timeout=timeout)
+        hf = Fetcher(
+            client, clock, "Daily Papers API", timeout=timeout, setting="PAPERMAIL_HF_API_URL"
+        )
         base = huggingface.fetch_day(hf, hf_api_url, day)
         archive.save_day(state_dir, base)
     else:
@@ -54,7 +58,14 @@ def gather_day(
     if not missing:
         return base
     log.info("querying arXiv for %s on %s", ", ".join(sorted(missing)), day)
-    ax = Fetcher(client, clock, "arXiv API", timeout=timeout, min_interval=arxiv.MIN_INTERVAL)
+    ax = Fetcher(
+        client,
+        clock,
+        "arXiv API",
+        timeout=timeout,
+        min_interval=arxiv.MIN_INTERVAL,
+        setting="PAPERMAIL_ARXIV_API_URL",
+    )
     try:
         fetched = arxiv.fetch_day(ax, arxiv_api_url, day, missing)
     except SourceError as exc:
@@ -66,3 +77,17 @@ def gather_day(
     gathered = merge_days(base, fetched, categories=missing)
     archive.save_day(state_dir, gathered)
     return gathered
+
+
+def log_skipped(day: Day, first: int = LOGGED_SKIPS) -> None:
+    """Warn about the day's skipped upstream items: the ``first`` few by name, then one line
+    counting the rest, so a source sending thousands of bad items cannot flood the log. Every
+    reason stays in the day's archive and the run report."""
+    for item in day.skipped[:first]:
+        log.warning("skipped upstream item %d from %s: %s", item.position, item.source, item.reason)
+    if len(day.skipped) > first:
+        log.warning(
+            "… and %d more skipped upstream items; all of them are in the day's archive and "
+            "the run report",
+            len(day.skipped) - first,
+        )

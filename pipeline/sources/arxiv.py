@@ -3,15 +3,17 @@
 One query covers the union of every subscriber's categories, so each paper is fetched once:
 ``search_query=(cat:cs.LG OR cat:physics.comp-ph) AND submittedDate:[D0000 TO D2359]``, sorted by
 submission date and paged with ``start``/``max_results`` until ``opensearch:totalResults`` is
-reached. arXiv asks for at most one request every 3 seconds; the fetcher keeps that pace.
+reached, or until a page brings no entry not already read (a server that ignores ``start``).
+arXiv asks for at most one request every 3 seconds; the fetcher keeps that pace.
 
 The arXiv papers of a day D are the entries first submitted on D (UTC): their ``published``
 (the v1 timestamp) falls on D. That is what the query asks for and what is checked again on each
 entry. A paper submitted late on D that arXiv has not announced yet when the day is gathered is
 not in the archived day; ``fetch --refresh`` picks it up.
 
-The feed is Atom, parsed with the standard library's ElementTree (it resolves no external
-entities; a document with a DTD is refused outright). A query arXiv cannot run answers HTTP 200
+The feed is Atom, parsed by ``defusedxml`` with DTDs forbidden: a document carrying a DTD, in
+whatever encoding it declares (UTF-16 hides ``<!DOCTYPE`` from a byte search), is refused outright
+before any entity is expanded. A query arXiv cannot run answers HTTP 200
 with a single entry titled "Error": that is a ``SourceError``, not a paper.
 """
 
@@ -24,6 +26,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 
 from pipeline.errors import SourceError
 from pipeline.models import Day, Paper, SkippedItem
@@ -67,6 +72,7 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
     if not query:
         return Day(day=day, papers=())
     entries: list[ET.Element] = []
+    seen: set[str] = set()  # entry ids read so far: a page bringing none new ends the paging
     empty_pages = 0
     for _ in range(MAX_PAGES):
         params = {
@@ -76,7 +82,18 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
             "sortBy": "submittedDate",
             "sortOrder": "ascending",
         }
-        feed = parse_feed(fetcher.get(url, params).content, url)
+        feed = _at_most(parse_feed(fetcher.get(url, params).content, url), url)
+        ids = {clean_text(entry.findtext(f"{ATOM}id")) for entry in feed.entries}
+        if feed.entries and ids <= seen:
+            log.warning(
+                "arXiv API at %s repeats entries already read at %d of %d results for %s; stopping",
+                url,
+                len(entries),
+                feed.total,
+                day,
+            )
+            break
+        seen |= ids
         entries.extend(feed.entries)
         if len(entries) >= feed.total:
             break
@@ -93,6 +110,21 @@ def fetch_day(fetcher: Fetcher, url: str, day: date, categories: Collection[str]
     else:
         log.warning("arXiv: stopped after %d pages for %s", MAX_PAGES, day)
     return parse_entries(entries, day)
+
+
+def _at_most(feed: Feed, url: str) -> Feed:
+    """The page cut to the ``PAGE_SIZE`` entries asked for, with a warning if it had more: a page
+    of thousands of entries is not taken whole, and ``start`` keeps counting what was kept."""
+    if len(feed.entries) <= PAGE_SIZE:
+        return feed
+    log.warning(
+        "arXiv API at %s answered %d entries to max_results=%d; keeping the first %d",
+        url,
+        len(feed.entries),
+        PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    return replace(feed, entries=feed.entries[:PAGE_SIZE])
 
 
 ID_BATCH = 100  # ids per id_list query
@@ -145,10 +177,15 @@ def day_query(categories: Iterable[str], day: date) -> str:
 
 def parse_feed(body: bytes, url: str) -> Feed:
     """One Atom page → its entries; an unreadable document or arXiv's "Error" entry raises."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise SourceError(f"arXiv API at {url} answered a document with a DTD", url=url, status=200)
     try:
-        root = ET.fromstring(body)
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise SourceError(
+            f"arXiv API at {url} answered a document with a DTD ({type(exc).__name__}); "
+            "refused, nothing in it expanded",
+            url=url,
+            status=200,
+        ) from exc
     except ET.ParseError as exc:
         raise SourceError(
             f"arXiv API at {url} answered something that is not XML ({exc}): "

@@ -5,6 +5,10 @@ exponential backoff and jitter; a server that says how long to wait (``Retry-Aft
 as an HTTP date, or the reset of the ``RateLimit`` header) is obeyed instead. Other 4xx answers are
 final. After the last attempt a ``SourceError`` names the URL and the last status.
 
+Redirects are followed by hand, a few at most, and only to the same scheme, host and port as the
+request: a source that points elsewhere (an internal address, another service) is refused with a
+``SourceError`` naming both URLs, not retried. The client's own redirect policy is not relied on.
+
 The sleep function, both clocks and the jitter are parameters, so tests never wait. The loop is
 written out rather than delegated to a retry library: what to wait depends on the response, and
 these few lines say so more plainly than a retry library's callbacks would.
@@ -12,10 +16,12 @@ these few lines say so more plainly than a retry library's callbacks would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +43,7 @@ MAX_SERVER_WAIT = 300.0  # a server asking for a longer pause is treated as unav
 DEFAULT_TIMEOUT = 30.0  # for each network step: connect, each read, each write
 DEFAULT_DEADLINE = 120.0  # for a whole request, its body included: a dripping server ends here
 MAX_BODY = 32 * 1024 * 1024  # bytes of one answer after decompression; a gzip bomb ends here
+MAX_REDIRECTS = 5  # same-host redirects followed for one request
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RATELIMIT_RESET = re.compile(r"(?:^|[;,\s])(?:t|reset)\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 
@@ -54,6 +61,7 @@ class Fetcher:
     max_attempts: int = 5
     min_interval: float = 0.0
     jitter: Callable[[], float] = random.random
+    setting: str = ""  # the PAPERMAIL_* variable holding the URL, named when it redirects away
     _last_request: float | None = field(default=None, init=False, repr=False)
 
     def get(self, url: str, params: Mapping[str, str]) -> httpx.Response:
@@ -119,21 +127,49 @@ class Fetcher:
         )
 
     def _read(self, url: str, params: Mapping[str, str]) -> httpx.Response:
-        """One GET, its body read whole (decompressed) within ``max_bytes`` and ``deadline``.
+        """One GET, its same-host redirects followed, its body read whole (decompressed) within
+        ``max_bytes`` and ``deadline``.
 
         httpx's timeout bounds each network step, so a server sending a byte a second never
         trips it; the deadline is checked as each piece of the body arrives. A piece is at most
         one network read inflated, so a compressed bomb is stopped after one such piece.
         """
         started = self.clock.monotonic()
+        current: httpx.URL = httpx.URL(url)
+        query: Mapping[str, str] | None = params
+        with _Watchdog(self.deadline) as watchdog:
+            for _ in range(MAX_REDIRECTS + 1):
+                try:
+                    with self.client.stream(
+                        "GET",
+                        current,
+                        params=query,
+                        headers={"Connection": "close"},  # a fresh connection the watchdog sees
+                        timeout=self.timeout,
+                        follow_redirects=False,
+                        extensions={"trace": watchdog.trace},
+                    ) as response:
+                        if not response.is_redirect:
+                            return self._body(response, started)
+                        target = response.url.join(response.headers["Location"])
+                except httpx.TransportError:
+                    if watchdog.fired:
+                        raise _TooSlow from None
+                    raise
+                if not _same_origin(response.url, target):
+                    raise self._redirect_error(url, str(response.url), str(target))
+                current, query = target, None
+        raise self._redirect_error(url, str(current), "")
+
+    def _body(self, response: httpx.Response, started: float) -> httpx.Response:
+        """``response`` with its streamed body read whole, within the size and time limits."""
         body = bytearray()
-        with self.client.stream("GET", url, params=params, timeout=self.timeout) as response:
-            for piece in response.iter_bytes():
-                body += piece
-                if len(body) > self.max_bytes:
-                    raise _TooLarge(response.status_code)
-                if self.clock.monotonic() - started > self.deadline:
-                    raise _TooSlow
+        for piece in response.iter_bytes():
+            body += piece
+            if len(body) > self.max_bytes:
+                raise _TooLarge(response.status_code)
+            if self.clock.monotonic() - started > self.deadline:
+                raise _TooSlow
         return httpx.Response(
             response.status_code,
             headers=[
@@ -158,6 +194,22 @@ class Fetcher:
         if wait > 0:
             self.clock.sleep(wait)
 
+    def _redirect_error(self, url: str, source: str, target: str) -> SourceError:
+        """The refusal to follow a redirect from ``source`` to ``target`` ("": one too many);
+        final, not retried: the next attempt would be sent the same way."""
+        hint = f": set {self.setting} to it if that is right" if self.setting else ""
+        if not target:
+            return SourceError(
+                f"{self.name} at {url} redirected more than {MAX_REDIRECTS} times "
+                f"(last at {snippet(source)}); not followed further",
+                url=url,
+            )
+        return SourceError(
+            f"{self.name} at {url} redirected to another host "
+            f"({snippet(source)} → {snippet(target)}); not followed{hint}",
+            url=url,
+        )
+
     def _server_delay(self, response: httpx.Response, url: str) -> float | None:
         """What the server asked us to wait, if anything; too long a wait means give up now."""
         delay = server_wait(response.headers, self.clock.now())
@@ -177,6 +229,66 @@ _BODY_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encod
 
 class _TooSlow(Exception):
     """The whole answer did not arrive within the fetcher's deadline."""
+
+
+class _Watchdog:
+    """Shuts a request's connection down once ``seconds`` of real time have passed.
+
+    httpx's timeouts bound each network step, so a server dripping its *headers* a byte at a
+    time would hold a request for as long as it likes; the body's deadline check cannot run
+    before the headers are complete. The watchdog learns the request's socket from httpx's
+    documented ``trace`` extension (the stream returned when the connection is opened, and again
+    when TLS starts) and, at the deadline, shuts it down from a timer thread: the blocked read
+    returns, httpx raises a transport error, and ``fired`` says why.
+    """
+
+    _EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpx's trace hook: remember the socket of each connection this request opens."""
+        stream = info.get("return_value") if event in self._EVENTS else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                if self.fired:
+                    _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End both directions of ``sock`` (a read blocked on it returns); closed already is fine."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Whether two URLs have the same scheme, host and port (the scheme's default if unsaid)."""
+    defaults = {"http": 80, "https": 443}
+    return (a.scheme, a.host, a.port or defaults.get(a.scheme)) == (
+        b.scheme,
+        b.host,
+        b.port or defaults.get(b.scheme),
+    )
 
 
 class _TooLarge(Exception):

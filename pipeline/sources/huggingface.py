@@ -2,8 +2,9 @@
 
 ``GET {url}?date=YYYY-MM-DD&limit=100&p=N`` answers a JSON list of items, each with a nested
 ``paper`` object. Pages (``p`` counts from 0; the server caps ``limit`` at 100) are fetched until
-one comes back short or empty, so a day of any length arrives whole. ``[]`` is an ordinary empty
-day (weekends).
+one comes back short or empty, so a day of any length arrives whole (up to ``MAX_ITEMS``, far
+beyond any real day: a source answering thousands of items is cut there, with a warning).
+``[]`` is an ordinary empty day (weekends).
 
 Every paper belongs to the requested day: that is its Daily Papers day (the day it was listed,
 ``submittedOnDailyAt``), whatever the arXiv-based ``publishedAt`` says, and it is what
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 MAX_AUTHORS = 5_000  # the largest collaborations sign about 3,000
 MAX_KEYWORDS = 100
-MAX_PAGES = 50  # 5,000 papers: far beyond any real day; stops a server that never ends its list
+MAX_PAGES = 50  # stops a server that never ends its list
+MAX_ITEMS = 2_000  # items kept for one day: far beyond any real day, however the pages come
 
 
 def fetch_day(fetcher: Fetcher, url: str, day: date) -> Day:
@@ -50,8 +52,27 @@ def fetch_day(fetcher: Fetcher, url: str, day: date) -> Day:
     for page in range(MAX_PAGES):
         params = {"date": day.isoformat(), "limit": str(PAGE_SIZE), "p": str(page)}
         batch = _decode(fetcher.get(url, params), url)
+        if len(batch) > PAGE_SIZE:
+            log.warning(
+                "%s answered %d items to limit=%d for %s (page %d)",
+                url,
+                len(batch),
+                PAGE_SIZE,
+                day,
+                page,
+            )
+        if len(items) + len(batch) > MAX_ITEMS:
+            items.extend(batch[: MAX_ITEMS - len(items)])
+            log.warning(
+                "%s: more than %d items for %s; keeping the first %d",
+                url,
+                MAX_ITEMS,
+                day,
+                MAX_ITEMS,
+            )
+            break
         items.extend(batch)
-        ids = {str(i["paper"].get("id")) for i in batch if _has_paper(i)}
+        ids = {str(i["paper"]["id"]) for i in batch if _has_paper(i) and i["paper"].get("id")}
         if len(batch) < PAGE_SIZE:
             break
         if ids and ids <= seen:
