@@ -1056,6 +1056,8 @@ def _bm25_block(scores: sparse.csr_matrix) -> sparse.csr_matrix:
     """BM25 scores divided by each row's best (at least ``BM25_REFERENCE``), without the shares
     below ``BM25_KEEP``: a common word shared with most papers would otherwise store an entry
     for nearly every (subscriber, paper)."""
+    if 0 in scores.shape:  # no papers (an empty day: a weekend) or no subscribers
+        return sparse.csr_matrix(scores.shape)
     best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
     scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
     shares = sparse.csr_matrix(sparse.diags(scale) @ scores)

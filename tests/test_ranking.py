@@ -432,3 +432,20 @@ def test_a_paper_using_the_topics_words_spread_out_is_picked_one_sharing_a_word_
     single = paper("2", "Landscape photography", "A camera study. " + FILLER)
     others = [paper(str(i), f"Quantum dots {i}", FILLER) for i in range(3, 30)]
     assert ids(sub, [spread, single, *others]) == ["1"]
+
+
+def test_an_empty_day_ranks_to_empty_digests() -> None:
+    """A day with no papers (a weekend's ``[]``) gives every subscriber an empty digest, not a
+    crash, and ranking nobody is fine too."""
+    subscribers = [reader("grokking"), reader("diffusion", email="d@example.org")]
+    rankings = rank_all([], subscribers)
+    assert [rankings.digest(s, DAY).papers for s in subscribers] == [(), ()]
+    assert rank_all([paper("2601.00001", "Grokking")], []) is not None
+
+
+def test_a_run_on_an_empty_day_sends_nothing_and_exits_0(
+    papers_server: PapersServer, env: Path
+) -> None:
+    """``papermail run`` on a weekend: nothing to send, exit 0."""
+    papers_server.days[DAY.isoformat()] = []
+    assert main(["run", "--date", DAY.isoformat()], sleep=no_sleep) == 0
