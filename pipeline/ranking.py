@@ -441,6 +441,8 @@ class PaperIndex:
     def rank(self, subscribers: Sequence[Subscriber], meaning: Meaning | None = None) -> Rankings:
         """Score every subscriber against every paper at once (sparse matrix products); with
         ``meaning``, the lexical score is fused with the topics' and examples' cosines."""
+        if not self.papers:  # an empty day: nothing to be close to
+            meaning = None
         phrase_ids: dict[Phrase, int] = {}
         topic_rows: list[int] = []
         topic_cols: list[int] = []

@@ -251,3 +251,19 @@ def test_a_run_picks_by_meaning_and_by_example_and_says_so(
     assert "Close in meaning to Generative modelling" in content
     assert f"Like 2201.02177 — {like.partition(': ')[2]}" in content
     assert len([r for r in papers_server.requests if "id_list" in r]) == 1  # cached since
+
+
+def test_a_run_on_an_empty_day_with_the_model_sends_nothing_and_exits_0(
+    live: SmtpServer,
+    papers_server: PapersServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A weekend's empty day with semantic ranking on: nothing to rank, nothing sent, exit 0."""
+    (tmp_path / "subs.yaml").write_text(SUBSCRIBER, encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_SUBSCRIBERS", str(tmp_path / "subs.yaml"))
+    monkeypatch.setenv("PAPERMAIL_SEMANTIC", "on")
+    monkeypatch.setenv("PAPERMAIL_EMBEDDING_MODEL", str(packaged_model()))
+    papers_server.days["2026-01-03"] = []
+    assert main(["run", "--date", "2026-01-03"]) == 0
+    assert live.inbox.for_recipient("gen@example.org") == []
