@@ -430,6 +430,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     from pipeline import app
 
     settings = _subscribers(settings, args)
+    if not args.dry_run:
+        _ready_outbox(settings)
     with _http_client(settings) as client:
         report = app.run_batch(
             settings,
@@ -573,6 +575,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
             "subscribers": EXAMPLE_SUBSCRIBERS,
         }
     )
+    _ready_outbox(demo_settings)
     app.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:
         print(
@@ -624,6 +627,7 @@ def cmd_send_test(args: argparse.Namespace, settings: Settings, clock: Clock) ->
     from pipeline.firststeps import send_test
 
     settings = _subscribers(settings, args)
+    _ready_outbox(settings)
     with _http_client(settings) as client:
         sent = send_test(
             settings, args.address, only=args.only, day=args.date, client=client, clock=clock
@@ -631,6 +635,27 @@ def cmd_send_test(args: argparse.Namespace, settings: Settings, clock: Clock) ->
     print(f"{sent.message_id} to {args.address} via {sent.transport}: {sent.reply}")
     print(f"  {sent.papers} paper(s) from {sent.what}; nothing was written to the ledger")
     return ExitCode.OK
+
+
+def _ready_outbox(settings: Settings) -> None:
+    """In outbox mode, make the outbox folder and prove it takes a file, before anything is
+    rendered: a folder that cannot be made or written is the setting's fault (78, with the path),
+    not five delivery attempts and then 69."""
+    if settings.smtp_host:
+        return
+    import tempfile
+
+    from pipeline.errors import SettingsError
+
+    try:
+        settings.outbox.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=settings.outbox):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(
+            f"PAPERMAIL_OUTBOX: cannot create or write {settings.outbox}: {reason}"
+        ) from None
 
 
 def _outbox_note(settings: Settings) -> str | None:

@@ -24,6 +24,7 @@ from pipeline.clock import Clock
 from pipeline.models import DeliveryResult, DeliveryStatus
 from pipeline.sources.sample import SAMPLE_DAY
 from tests.conftest import REPO, SUBSCRIBERS, PapersServer, SmtpServer, free_port, no_sleep
+from tests.rawsmtp import raw_smtp_server
 
 DAY = SAMPLE_DAY.isoformat()
 COMMANDS = ("run", "fetch", "explain", "preview", "check", "demo", "init", "send-test")
@@ -523,3 +524,51 @@ def test_a_display_name_in_the_from_setting_is_the_from_headers_name(
     for eml in emails:
         message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
         assert message["From"] == "Lab News <news@lab.example.org>"
+
+
+@pytest.mark.parametrize("address", ["<me@example.org>", "Me <me@example.org>", "me@"])
+def test_send_test_takes_a_bare_address(
+    env: Path, capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    """A name or angle brackets in ADDRESS was a HeaderParseError or ValueError (exit 1)."""
+    assert main(["send-test", address], sleep=no_sleep) == 2
+    err = capsys.readouterr().err
+    assert "ADDRESS" in err
+    assert "unexpected" not in err
+    assert not (env / "outbox").exists() or not list((env / "outbox").iterdir())
+
+
+def test_send_test_to_a_server_refusing_auth_exits_78(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AUTH refused is the setup's fault, as in a run: 78 and one line, not RunFailure (exit 1)."""
+    with raw_smtp_server() as server:
+        server.extensions = ("AUTH PLAIN",)
+        server.auth_reply = "535 5.7.8 bad credentials"
+        monkeypatch.setenv("PAPERMAIL_SMTP_HOST", server.host)
+        monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+        monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
+        monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", "Sekr1t-Zebra-77")
+        assert main(["send-test", "me@example.org"], sleep=no_sleep) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("papermail: error: send-test to me@example.org: ")
+    assert err.count("\n") == 1
+    assert "Sekr1t-Zebra-77" not in err
+
+
+@pytest.mark.parametrize("command", [["demo"], ["send-test", "me@example.org"], ["run"]])
+def test_an_outbox_that_cannot_be_made_exits_78_with_the_path(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """An outbox folder that cannot be created is the setting's fault: 78 before anything is
+    sent (it was five attempts per subscriber, then 69)."""
+    (env / "afile").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_OUTBOX", str(env / "afile" / "outbox"))
+    assert main([*command, "--date", DAY] if command == ["run"] else command, sleep=no_sleep) == 78
+    err = capsys.readouterr().err
+    assert f"PAPERMAIL_OUTBOX: cannot create or write {env / 'afile' / 'outbox'}" in err
+    assert not (env / "var" / "ledger.sqlite3").exists()
