@@ -218,7 +218,7 @@ def _day_option(p: argparse.ArgumentParser, today: date) -> None:
 def _subscribers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--subscribers",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="a subscriber YAML file or a directory of them "
         "(default: PAPERMAIL_SUBSCRIBERS, else subscribers/)",
@@ -305,7 +305,7 @@ def _add_daily_commands(command: Command, today: date) -> None:
     _subscribers_option(p)
     p.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         default=Path("preview"),
         metavar="DIR",
         help="output folder (default: preview/)",
@@ -318,10 +318,10 @@ def _add_daily_commands(command: Command, today: date) -> None:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8000,
         metavar="N",
-        help="port for --serve (default: 8000)",
+        help="port for --serve, 1-65535, or 0 for any free one (default: 8000)",
     )
     p.set_defaults(handler=cmd_preview)
 
@@ -337,7 +337,7 @@ def _add_setup_commands(command: Command, today: date) -> None:
     p.add_argument(
         "path",
         nargs="?",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="the same as --subscribers PATH (kept for older scripts)",
     )
@@ -391,6 +391,28 @@ def _add_setup_commands(command: Command, today: date) -> None:
         "file: editors with YAML support then check it while you type.",
     )
     p.set_defaults(handler=cmd_schema)
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``preview --serve``: 1-65535, or 0 for one the system picks."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535, or 0 for any free one)")
+    return port
+
+
+def _path(text: str) -> Path:
+    """A path the system can open (the settings' rule: no control characters, not too long)."""
+    from pipeline.settings import check_path
+
+    try:
+        check_path(Path(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {exc}") from None
+    return Path(text)
 
 
 def _date(text: str, *, latest: date) -> date:
@@ -503,6 +525,8 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     from pipeline.subscribers import load_subscribers
 
     settings = _subscribers(settings, args)
+    if reason := _unwritable(args.out):  # a command-line option: a usage error, before the work
+        raise UsageError(f"--out {args.out}: cannot create or write it: {reason}")
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
     chosen = app.select(subscriber_set, args.only)  # an unknown --only fails before gathering
     only = args.only[0] if len(args.only) == 1 else None
@@ -542,6 +566,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _clock: Clock) -> in
     """papermail check"""
     from pipeline.subscribers import load_subscribers
 
+    if args.path and args.subscribers:
+        raise UsageError("check takes PATH or --subscribers PATH, not both")
     path = _subscribers(settings, args).subscribers
     subscriber_set = load_subscribers(path)
     for problem in subscriber_set.problems:
@@ -643,19 +669,23 @@ def _ready_outbox(settings: Settings) -> None:
     not five delivery attempts and then 69."""
     if settings.smtp_host:
         return
-    import tempfile
-
     from pipeline.errors import SettingsError
 
+    if reason := _unwritable(settings.outbox):
+        raise SettingsError(f"PAPERMAIL_OUTBOX: cannot create or write {settings.outbox}: {reason}")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made or take a file (the system's reason), or None when it can."""
+    import tempfile
+
     try:
-        settings.outbox.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=settings.outbox):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SettingsError(
-            f"PAPERMAIL_OUTBOX: cannot create or write {settings.outbox}: {reason}"
-        ) from None
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _outbox_note(settings: Settings) -> str | None:

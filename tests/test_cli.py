@@ -572,3 +572,20 @@ def test_an_outbox_that_cannot_be_made_exits_78_with_the_path(
     err = capsys.readouterr().err
     assert f"PAPERMAIL_OUTBOX: cannot create or write {env / 'afile' / 'outbox'}" in err
     assert not (env / "var" / "ledger.sqlite3").exists()
+
+
+def test_check_refuses_a_path_given_twice(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check --subscribers A B` silently checked B: giving both is a usage error."""
+    assert main(["check", "--subscribers", str(env), str(env / "other")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["x" * 5000, "sub\nscribers"])
+def test_an_unusable_subscribers_option_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """Too long a path (ENAMETOOLONG was exit 1) or a line break on the command line: exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        main(["check", "--subscribers", value])
+    assert stop.value.code == 2
+    assert "--subscribers" in capsys.readouterr().err
