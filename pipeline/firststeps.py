@@ -53,6 +53,9 @@ topics:                               # what you care about
 # paused: false                       # keep the file, send nothing
 """
 
+#: The subscribers folder ``init`` may create (the setting's default, relative to the current one).
+DEFAULT_SUBSCRIBERS: Path = Settings.model_fields["subscribers"].default
+
 #: What ``send-test`` renders without ``--only``: broad topics that match the bundled sample day.
 SAMPLE_PROFILE = Subscriber(
     email="sample@example.org",
@@ -69,7 +72,9 @@ SAMPLE_PROFILE = Subscriber(
 def init_subscriber(subscribers: Path, email: str) -> Path:
     """Write a commented subscriber file for ``email`` into the subscribers directory.
 
-    Never overwrites; refuses an address that is invalid or already has a subscriber.
+    Never overwrites; refuses an address that is invalid or already has a subscriber. Only the
+    default ``subscribers/`` is created: another folder that does not exist is a settings error
+    (78, as for every command), not a silently made tree at a mistyped path.
     """
     if subscribers.is_file():
         raise UsageError(f"{subscribers} is a file; init writes into a subscribers directory")
@@ -80,6 +85,11 @@ def init_subscriber(subscribers: Path, email: str) -> Path:
         problems = load_subscribers(trial).problems
     if problems:
         raise UsageError("; ".join(p.message for p in problems))
+    if not subscribers.exists() and subscribers != DEFAULT_SUBSCRIBERS:
+        raise SettingsError(
+            f"subscribers folder not found: {subscribers} (create it first; init makes only "
+            f"the default {DEFAULT_SUBSCRIBERS}/)"
+        )
     if subscribers.is_dir():
         for existing in load_subscribers(subscribers).subscribers:
             if existing.email.lower() == email.lower():

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from pipeline.cli import FIRST_DAY, build_parser, main, progress_for
 from pipeline.clock import Clock
-from pipeline.models import DeliveryResult, DeliveryStatus
+from pipeline.models import DeliveryResult, DeliveryStatus, slug_of
 from pipeline.sources.sample import SAMPLE_DAY
 from tests.conftest import REPO, SUBSCRIBERS, PapersServer, SmtpServer, free_port, no_sleep
 from tests.rawsmtp import raw_smtp_server
@@ -163,6 +163,7 @@ def test_init_writes_a_commented_subscriber_file_that_check_accepts(
 ) -> None:
     """The new file is in the subscribers directory, commented, and valid as written."""
     subs = env / "subs"
+    subs.mkdir()
     assert main(["init", "new@lab.example.org", "--subscribers", str(subs)]) == 0
     (written,) = subs.glob("*.yaml")
     assert capsys.readouterr().out.strip() == str(written)
@@ -173,9 +174,31 @@ def test_init_writes_a_commented_subscriber_file_that_check_accepts(
     assert "1 valid subscriber(s)" in capsys.readouterr().err
 
 
+def test_init_refuses_a_subscribers_folder_that_does_not_exist(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --subscribers was made silently, tree and all: refused (78) like any command;
+    only the default subscribers/ is created."""
+    assert main(["init", "new@example.org", "--subscribers", str(env / "no" / "dir")]) == 78
+    assert "subscribers folder not found" in capsys.readouterr().err
+    assert not (env / "no").exists()
+
+
+def test_init_creates_the_default_subscribers_folder(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a setting, init makes subscribers/ and writes <address>-<hash>.yaml into it."""
+    monkeypatch.delenv("PAPERMAIL_SUBSCRIBERS")
+    assert main(["init", "new@example.org"]) == 0
+    (written,) = (env / "subscribers").glob("*.yaml")
+    assert written.name == f"{slug_of('new@example.org')}.yaml"
+    assert written.name.startswith("new_example.org-")
+
+
 def test_init_never_overwrites(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A second init for the address, or a file already there, is refused and left unchanged."""
     subs = env / "subs"
+    subs.mkdir()
     assert main(["init", "new@example.org", "--subscribers", str(subs)]) == 0
     (written,) = subs.glob("*.yaml")
     before = written.read_text(encoding="utf-8")
