@@ -150,7 +150,11 @@ class Settings(BaseSettings):
     @classmethod
     def _outbox(cls, value: Path) -> Path:
         """A folder, or a path where one can be made: an existing file is refused at start."""
-        if value.exists() and not value.is_dir():
+        try:
+            is_file = value.exists() and not value.is_dir()
+        except OSError:  # cannot look (permission): the commands that deliver check it then
+            return value
+        if is_file:
             raise ValueError(f"{value} exists and is not a folder")
         return value
 
