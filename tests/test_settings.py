@@ -249,6 +249,10 @@ SETTING_VALUES = st.text(
             "PAPERMAIL_SMTP_SECURITY",
             "PAPERMAIL_SMTP_PASSWORD",
             "PAPERMAIL_TEMPLATES",
+            "PAPERMAIL_HF_API_URL",
+            "PAPERMAIL_SMTP_HOST",
+            "PAPERMAIL_OUTBOX",
+            "PAPERMAIL_SUBSCRIBERS",
         ]
     ),
     value=SETTING_VALUES,
@@ -272,6 +276,7 @@ def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: st
             outcome = exc
     if isinstance(outcome, SettingsError):
         assert name in str(outcome)
+        assert not {"\n", "\r"} & set(str(outcome))  # one line, always
         if name == "PAPERMAIL_SMTP_PASSWORD" and len(value) > 3:
             assert value not in str(outcome)
         return
@@ -280,6 +285,10 @@ def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: st
     if name == "PAPERMAIL_UNSUBSCRIBE_URL" and outcome.unsubscribe_url:
         assert outcome.unsubscribe_url.startswith("https://")
         assert "{email}" in outcome.unsubscribe_url
+    if name == "PAPERMAIL_HF_API_URL":
+        assert outcome.hf_api_url.lower().startswith(("http://", "https://"))
+    if name == "PAPERMAIL_SMTP_HOST" and outcome.smtp_host:
+        assert not any(c.isspace() or c in "/@" for c in outcome.smtp_host)
 
 
 # --- hostile values (each was an exit 1, 69 or a hang before it was checked at start) -----------
