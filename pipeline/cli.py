@@ -218,7 +218,7 @@ def _day_option(p: argparse.ArgumentParser, today: date) -> None:
 def _subscribers_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--subscribers",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="a subscriber YAML file or a directory of them "
         "(default: PAPERMAIL_SUBSCRIBERS, else subscribers/)",
@@ -305,7 +305,7 @@ def _add_daily_commands(command: Command, today: date) -> None:
     _subscribers_option(p)
     p.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         default=Path("preview"),
         metavar="DIR",
         help="output folder (default: preview/)",
@@ -318,10 +318,10 @@ def _add_daily_commands(command: Command, today: date) -> None:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8000,
         metavar="N",
-        help="port for --serve (default: 8000)",
+        help="port for --serve, 1-65535, or 0 for any free one (default: 8000)",
     )
     p.set_defaults(handler=cmd_preview)
 
@@ -337,7 +337,7 @@ def _add_setup_commands(command: Command, today: date) -> None:
     p.add_argument(
         "path",
         nargs="?",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="the same as --subscribers PATH (kept for older scripts)",
     )
@@ -393,6 +393,28 @@ def _add_setup_commands(command: Command, today: date) -> None:
     p.set_defaults(handler=cmd_schema)
 
 
+def _port(text: str) -> int:
+    """A TCP port for ``preview --serve``: 1-65535, or 0 for one the system picks."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1-65535, or 0 for any free one)")
+    return port
+
+
+def _path(text: str) -> Path:
+    """A path the system can open (the settings' rule: no control characters, not too long)."""
+    from pipeline.settings import check_path
+
+    try:
+        check_path(Path(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {exc}") from None
+    return Path(text)
+
+
 def _date(text: str, *, latest: date) -> date:
     try:
         day = date.fromisoformat(text)
@@ -430,6 +452,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
     from pipeline import app
 
     settings = _subscribers(settings, args)
+    if not args.dry_run:
+        _ready_outbox(settings)
     with _http_client(settings) as client:
         report = app.run_batch(
             settings,
@@ -501,6 +525,8 @@ def cmd_preview(args: argparse.Namespace, settings: Settings, clock: Clock) -> i
     from pipeline.subscribers import load_subscribers
 
     settings = _subscribers(settings, args)
+    if reason := _unwritable(args.out):  # a command-line option: a usage error, before the work
+        raise UsageError(f"--out {args.out}: cannot create or write it: {reason}")
     subscriber_set = load_subscribers(settings.subscribers)  # read once: categories, previews
     chosen = app.select(subscriber_set, args.only)  # an unknown --only fails before gathering
     only = args.only[0] if len(args.only) == 1 else None
@@ -540,6 +566,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings, _clock: Clock) -> in
     """papermail check"""
     from pipeline.subscribers import load_subscribers
 
+    if args.path and args.subscribers:
+        raise UsageError("check takes PATH or --subscribers PATH, not both")
     path = _subscribers(settings, args).subscribers
     subscriber_set = load_subscribers(path)
     for problem in subscriber_set.problems:
@@ -573,6 +601,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, clock: Clock) -> int:
             "subscribers": EXAMPLE_SUBSCRIBERS,
         }
     )
+    _ready_outbox(demo_settings)
     app.ledger_path(demo_settings).unlink(missing_ok=True)
     with sample_client() as client:
         print(
@@ -624,6 +653,7 @@ def cmd_send_test(args: argparse.Namespace, settings: Settings, clock: Clock) ->
     from pipeline.firststeps import send_test
 
     settings = _subscribers(settings, args)
+    _ready_outbox(settings)
     with _http_client(settings) as client:
         sent = send_test(
             settings, args.address, only=args.only, day=args.date, client=client, clock=clock
@@ -631,6 +661,31 @@ def cmd_send_test(args: argparse.Namespace, settings: Settings, clock: Clock) ->
     print(f"{sent.message_id} to {args.address} via {sent.transport}: {sent.reply}")
     print(f"  {sent.papers} paper(s) from {sent.what}; nothing was written to the ledger")
     return ExitCode.OK
+
+
+def _ready_outbox(settings: Settings) -> None:
+    """In outbox mode, make the outbox folder and prove it takes a file, before anything is
+    rendered: a folder that cannot be made or written is the setting's fault (78, with the path),
+    not five delivery attempts and then 69."""
+    if settings.smtp_host:
+        return
+    from pipeline.errors import SettingsError
+
+    if reason := _unwritable(settings.outbox):
+        raise SettingsError(f"PAPERMAIL_OUTBOX: cannot create or write {settings.outbox}: {reason}")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made or take a file (the system's reason), or None when it can."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _outbox_note(settings: Settings) -> str | None:

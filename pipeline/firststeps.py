@@ -19,12 +19,13 @@ from pipeline.clock import Clock
 from pipeline.delivery.transport import (
     OutboxTransport,
     PermanentFailure,
+    RunFailure,
     TransientFailure,
     UncertainDelivery,
     send_once,
     smtp_config,
 )
-from pipeline.errors import DeliveryError, UsageError
+from pipeline.errors import DeliveryError, SettingsError, UsageError
 from pipeline.models import Digest, Subscriber, Topic, slug_of
 from pipeline.planning import digest_for
 from pipeline.rendering import Renderer
@@ -52,6 +53,9 @@ topics:                               # what you care about
 # paused: false                       # keep the file, send nothing
 """
 
+#: The subscribers folder ``init`` may create (the setting's default, relative to the current one).
+DEFAULT_SUBSCRIBERS: Path = Settings.model_fields["subscribers"].default
+
 #: What ``send-test`` renders without ``--only``: broad topics that match the bundled sample day.
 SAMPLE_PROFILE = Subscriber(
     email="sample@example.org",
@@ -68,7 +72,9 @@ SAMPLE_PROFILE = Subscriber(
 def init_subscriber(subscribers: Path, email: str) -> Path:
     """Write a commented subscriber file for ``email`` into the subscribers directory.
 
-    Never overwrites; refuses an address that is invalid or already has a subscriber.
+    Never overwrites; refuses an address that is invalid or already has a subscriber. Only the
+    default ``subscribers/`` is created: another folder that does not exist is a settings error
+    (78, as for every command), not a silently made tree at a mistyped path.
     """
     if subscribers.is_file():
         raise UsageError(f"{subscribers} is a file; init writes into a subscribers directory")
@@ -79,6 +85,11 @@ def init_subscriber(subscribers: Path, email: str) -> Path:
         problems = load_subscribers(trial).problems
     if problems:
         raise UsageError("; ".join(p.message for p in problems))
+    if not subscribers.exists() and subscribers != DEFAULT_SUBSCRIBERS:
+        raise SettingsError(
+            f"subscribers folder not found: {subscribers} (create it first; init makes only "
+            f"the default {DEFAULT_SUBSCRIBERS}/)"
+        )
     if subscribers.is_dir():
         for existing in load_subscribers(subscribers).subscribers:
             if existing.email.lower() == email.lower():
@@ -114,10 +125,7 @@ def send_test(
     clock: Clock,
 ) -> SentTest:
     """Render one real digest and send it to ``address``; the ledger is neither read nor written."""
-    try:
-        from_address_parts(address)
-    except ValueError as exc:
-        raise UsageError(f"ADDRESS {address!r}: {exc}") from None
+    _check_address(address)
     digest, what = (
         _subscriber_digest(settings, only, day, client, clock) if only else _sample(settings)
     )
@@ -135,6 +143,18 @@ def send_test(
     reply = asyncio.run(_send(settings, outgoing))
     papers = len(rendered.digest.papers)
     return SentTest(outgoing.message_id, transport_of(settings), reply, papers, what)
+
+
+def _check_address(address: str) -> None:
+    """A bare address (``me@example.org``): a display name or ``<>`` would reach the envelope."""
+    try:
+        name, bare = from_address_parts(address)
+    except ValueError as exc:
+        raise UsageError(f"ADDRESS {address!r}: {exc}") from None
+    if name or bare != address:
+        raise UsageError(
+            f"ADDRESS {address!r}: give the bare address, e.g. {bare}, without a name or '<>'"
+        )
 
 
 def _subscriber_digest(
@@ -173,3 +193,6 @@ async def _send(settings: Settings, outgoing: delivery.Outgoing) -> str:
         return await send_once(smtp_config(settings), outgoing)
     except (TransientFailure, PermanentFailure, UncertainDelivery) as exc:
         raise DeliveryError(f"send-test to {outgoing.recipient}: {exc}") from None
+    except RunFailure as exc:  # as a run: a setting's fault (AUTH refused) is 78, else 69
+        error = SettingsError if exc.configuration else DeliveryError
+        raise error(f"send-test to {outgoing.recipient}: {exc}") from None

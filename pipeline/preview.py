@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from pipeline import semantic
 from pipeline.app import archive_of, ledger_path, select
-from pipeline.errors import PapermailError
+from pipeline.errors import PapermailError, UsageError
 from pipeline.files import write_atomic
 from pipeline.ledger import Ledger
 from pipeline.models import Day, Subscriber
@@ -213,7 +213,13 @@ class PreviewServer:
         self._error: str | None = None
         self._lock = threading.Lock()
         handler = partial(_Handler, directory=str(out), preview=self)
-        self._httpd = ThreadingHTTPServer((HOST, port), handler)
+        try:
+            self._httpd = ThreadingHTTPServer((HOST, port), handler)
+        except OSError as exc:  # in use, or below 1024 without the right: choose another --port
+            reason = exc.strerror or type(exc).__name__
+            raise UsageError(
+                f"cannot serve on {HOST}:{port}: {reason} (choose another --port)"
+            ) from None
         self._thread: threading.Thread | None = None
 
     @classmethod

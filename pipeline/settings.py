@@ -9,9 +9,12 @@ shows a secret. An empty value means unset, for every variable.
 from __future__ import annotations
 
 import difflib
+import io
+import ipaddress
 import math
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
+from dotenv.parser import parse_stream  # the same reader, line by line: to name a bad line
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +46,13 @@ _DOMAIN = re.compile(
 )
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _URI_UNSAFE = re.compile(r"[\s<>,\"'\\\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The longest timeout accepted: beyond an hour a number of seconds is a typo (and 1e308 overflows).
+MAX_TIMEOUT = 3600.0
+#: Linux's limits on a path and on one of its names (PATH_MAX, NAME_MAX).
+MAX_PATH, MAX_NAME = 4096, 255
+#: The longest host name DNS allows.
+MAX_HOST = 253
 
 
 class Settings(BaseSettings):
@@ -73,8 +84,8 @@ class Settings(BaseSettings):
     smtp_concurrency: int = Field(default=4, ge=1, le=64)
     smtp_rate: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_attempts: int = Field(default=5, ge=1, le=20)
-    http_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
-    smtp_timeout: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    http_timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
+    smtp_timeout: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
     dkim_key_file: Path | None = None
     dkim_selector: str | None = None
     dkim_domain: str | None = None
@@ -97,6 +108,8 @@ class Settings(BaseSettings):
             return None
         if "{email}" not in value:
             raise ValueError("must contain {email} (where the subscriber's address goes)")
+        if "{email}" in urlsplit(value).netloc:
+            raise ValueError("must not have {email} in its host: it goes in the path or query")
         _check_https_uri(value.replace("{email}", "x"))
         return value
 
@@ -106,6 +119,43 @@ class Settings(BaseSettings):
         """One https URI: the footer links it (no ``javascript:`` or ``http:`` there either)."""
         if value is not None:
             _check_https_uri(value)
+        return value
+
+    @field_validator("hf_api_url", "arxiv_api_url")
+    @classmethod
+    def _source_url(cls, value: str) -> str:
+        """An http or https URL with a host: anything else fails only at fetch time otherwise."""
+        _check_http_url(value)
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp_host(cls, value: str | None) -> str | None:
+        """A host name or an IP address, nothing more (the port has its own setting)."""
+        if value is not None:
+            _check_host(value)
+        return value
+
+    @field_validator(
+        "subscribers", "state_dir", "outbox", "templates", "dkim_key_file", "embedding_model"
+    )
+    @classmethod
+    def _path(cls, value: Path | None) -> Path | None:
+        """A path the system can open: no control characters, within PATH_MAX and NAME_MAX."""
+        if value is not None:
+            check_path(value)
+        return value
+
+    @field_validator("outbox")
+    @classmethod
+    def _outbox(cls, value: Path) -> Path:
+        """A folder, or a path where one can be made: an existing file is refused at start."""
+        try:
+            is_file = value.exists() and not value.is_dir()
+        except OSError:  # cannot look (permission): the commands that deliver check it then
+            return value
+        if is_file:
+            raise ValueError(f"{value} exists and is not a folder")
         return value
 
     @field_validator("templates")
@@ -176,6 +226,52 @@ def _check_https_uri(value: str) -> None:
         raise ValueError("must be an https:// URL with a host")
 
 
+def _check_http_url(value: str) -> None:
+    """``ValueError`` unless ``value`` is one http or https URL with a host (and a valid port)."""
+    if _CONTROL.search(value) or any(c.isspace() or c in '<>"' for c in value):
+        raise ValueError("must be one URL: no spaces, control characters, quotes, '<' or '>'")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+
+
+def _check_host(value: str) -> None:
+    """``ValueError`` unless ``value`` is a host name or an IP address, without port or scheme."""
+    if _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise ValueError("must be a host name or IP address: no spaces or control characters")
+    if len(value) > MAX_HOST:
+        raise ValueError(f"is longer than {MAX_HOST} characters: not a host name")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return
+    if ":" in value or "/" in value:
+        raise ValueError(
+            "must be a host name or IP address only (no scheme; put the port in "
+            "PAPERMAIL_SMTP_PORT)"
+        )
+    if not _DOMAIN.fullmatch(value):
+        raise ValueError("must be a host name or IP address, e.g. smtp.example.org")
+
+
+def check_path(value: Path) -> None:
+    """``ValueError`` unless the system can open ``value``: no control character (it would also
+    break a one-line message), at most PATH_MAX long, no name longer than NAME_MAX."""
+    text = str(value)
+    if _CONTROL.search(text):
+        raise ValueError("contains a control character (a line break?)")
+    if len(os.fsencode(text)) >= MAX_PATH:
+        raise ValueError(f"is longer than {MAX_PATH - 1} bytes: not a usable path")
+    if any(len(os.fsencode(name)) > MAX_NAME for name in value.parts):
+        raise ValueError(f"has a name longer than {MAX_NAME} bytes: not a usable path")
+
+
 def from_address_warning(settings: Settings) -> str | None:
     """A warning when mail goes to a real SMTP host from an address at ``localhost``: receivers
     score such a From and Message-ID domain as spam (and cannot answer it)."""
@@ -226,10 +322,33 @@ def unknown_variables(names: Iterable[str]) -> list[str]:
 
 
 def _env_file_names(path: Path) -> list[str]:
-    """The variable names a ``.env`` file sets (python-dotenv's reading, as pydantic-settings')."""
-    if not path.is_file():
+    """The variable names a ``.env`` file sets (python-dotenv's reading, as pydantic-settings').
+
+    Refused (exit 78) before pydantic-settings reads it: a ``.env`` that is not a regular file
+    (a FIFO would hang every command), is not UTF-8, or has a line python-dotenv cannot parse
+    (it would only warn and leave the value silently unset).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
         return []
-    return list(dotenv_values(path))
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise SettingsError(f"{path} is not a regular file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise SettingsError(
+                f"{path} line {binding.original.line}: cannot be parsed "
+                "(an unclosed quote? write NAME=value)"
+            )
+    return list(dotenv_values(stream=io.StringIO(text)))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -72,8 +72,12 @@ def _folded(value: Any) -> Any:
 
 
 def _meaningful(keyword: str) -> str:
-    """Refuse a keyword made only of common words: "the" or "a" matches every paper."""
-    if all(word in STOPWORDS for word in re.findall(r"\w+", keyword.lower())):
+    """Refuse a keyword made only of common words: "the" or "a" matches every paper; and one
+    with no letter or digit at all (``.*``, an emoji), which could never match a word."""
+    words = re.findall(r"\w+", keyword.lower())
+    if not words:
+        raise ValueError(f"{keyword!r} has no letters or digits to match")
+    if all(word in STOPWORDS for word in words):
         raise ValueError(f"{keyword!r} is too common a word: it would match almost every paper")
     return keyword
 

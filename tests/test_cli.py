@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from pipeline.cli import FIRST_DAY, build_parser, main, progress_for
 from pipeline.clock import Clock
-from pipeline.models import DeliveryResult, DeliveryStatus
+from pipeline.models import DeliveryResult, DeliveryStatus, slug_of
 from pipeline.sources.sample import SAMPLE_DAY
 from tests.conftest import REPO, SUBSCRIBERS, PapersServer, SmtpServer, free_port, no_sleep
+from tests.rawsmtp import raw_smtp_server
 
 DAY = SAMPLE_DAY.isoformat()
 COMMANDS = ("run", "fetch", "explain", "preview", "check", "demo", "init", "send-test")
@@ -162,6 +163,7 @@ def test_init_writes_a_commented_subscriber_file_that_check_accepts(
 ) -> None:
     """The new file is in the subscribers directory, commented, and valid as written."""
     subs = env / "subs"
+    subs.mkdir()
     assert main(["init", "new@lab.example.org", "--subscribers", str(subs)]) == 0
     (written,) = subs.glob("*.yaml")
     assert capsys.readouterr().out.strip() == str(written)
@@ -172,9 +174,31 @@ def test_init_writes_a_commented_subscriber_file_that_check_accepts(
     assert "1 valid subscriber(s)" in capsys.readouterr().err
 
 
+def test_init_refuses_a_subscribers_folder_that_does_not_exist(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --subscribers was made silently, tree and all: refused (78) like any command;
+    only the default subscribers/ is created."""
+    assert main(["init", "new@example.org", "--subscribers", str(env / "no" / "dir")]) == 78
+    assert "subscribers folder not found" in capsys.readouterr().err
+    assert not (env / "no").exists()
+
+
+def test_init_creates_the_default_subscribers_folder(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a setting, init makes subscribers/ and writes <address>-<hash>.yaml into it."""
+    monkeypatch.delenv("PAPERMAIL_SUBSCRIBERS")
+    assert main(["init", "new@example.org"]) == 0
+    (written,) = (env / "subscribers").glob("*.yaml")
+    assert written.name == f"{slug_of('new@example.org')}.yaml"
+    assert written.name.startswith("new_example.org-")
+
+
 def test_init_never_overwrites(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A second init for the address, or a file already there, is refused and left unchanged."""
     subs = env / "subs"
+    subs.mkdir()
     assert main(["init", "new@example.org", "--subscribers", str(subs)]) == 0
     (written,) = subs.glob("*.yaml")
     before = written.read_text(encoding="utf-8")
@@ -523,3 +547,68 @@ def test_a_display_name_in_the_from_setting_is_the_from_headers_name(
     for eml in emails:
         message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
         assert message["From"] == "Lab News <news@lab.example.org>"
+
+
+@pytest.mark.parametrize("address", ["<me@example.org>", "Me <me@example.org>", "me@"])
+def test_send_test_takes_a_bare_address(
+    env: Path, capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    """A name or angle brackets in ADDRESS was a HeaderParseError or ValueError (exit 1)."""
+    assert main(["send-test", address], sleep=no_sleep) == 2
+    err = capsys.readouterr().err
+    assert "ADDRESS" in err
+    assert "unexpected" not in err
+    assert not (env / "outbox").exists() or not list((env / "outbox").iterdir())
+
+
+def test_send_test_to_a_server_refusing_auth_exits_78(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AUTH refused is the setup's fault, as in a run: 78 and one line, not RunFailure (exit 1)."""
+    with raw_smtp_server() as server:
+        server.extensions = ("AUTH PLAIN",)
+        server.auth_reply = "535 5.7.8 bad credentials"
+        monkeypatch.setenv("PAPERMAIL_SMTP_HOST", server.host)
+        monkeypatch.setenv("PAPERMAIL_SMTP_PORT", str(server.port))
+        monkeypatch.setenv("PAPERMAIL_SMTP_SECURITY", "none")
+        monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
+        monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", "Sekr1t-Zebra-77")
+        assert main(["send-test", "me@example.org"], sleep=no_sleep) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("papermail: error: send-test to me@example.org: ")
+    assert err.count("\n") == 1
+    assert "Sekr1t-Zebra-77" not in err
+
+
+@pytest.mark.parametrize("command", [["demo"], ["send-test", "me@example.org"], ["run"]])
+def test_an_outbox_that_cannot_be_made_exits_78_with_the_path(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """An outbox folder that cannot be created is the setting's fault: 78 before anything is
+    sent (it was five attempts per subscriber, then 69)."""
+    (env / "afile").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_OUTBOX", str(env / "afile" / "outbox"))
+    assert main([*command, "--date", DAY] if command == ["run"] else command, sleep=no_sleep) == 78
+    err = capsys.readouterr().err
+    assert f"PAPERMAIL_OUTBOX: cannot create or write {env / 'afile' / 'outbox'}" in err
+    assert not (env / "var" / "ledger.sqlite3").exists()
+
+
+def test_check_refuses_a_path_given_twice(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check --subscribers A B` silently checked B: giving both is a usage error."""
+    assert main(["check", "--subscribers", str(env), str(env / "other")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["x" * 5000, "sub\nscribers"])
+def test_an_unusable_subscribers_option_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """Too long a path (ENAMETOOLONG was exit 1) or a line break on the command line: exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        main(["check", "--subscribers", value])
+    assert stop.value.code == 2
+    assert "--subscribers" in capsys.readouterr().err

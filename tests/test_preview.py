@@ -177,3 +177,38 @@ def test_a_nul_in_the_path_is_a_400_not_a_traceback(
     assert raw_get(served, "/index%00.html", host) == 400
     assert raw_get(served, "/index.html", host) == 200
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "eighty"])
+def test_a_port_out_of_range_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    """99999 was an OverflowError (exit 1) and -1 was ignored: argparse refuses both (exit 2)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["preview", "--serve", "--port", port])
+    assert stop.value.code == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(
+    served: PreviewServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second server on a port already taken says so, naming the port (it was exit 1)."""
+    argv = ["preview", "--date", DAY, "--out", "pv2", "--serve", "--port", str(served.port)]
+    assert main(argv, sleep=no_sleep) == 2
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{served.port}" in err
+    assert "choose another --port" in err
+
+
+@pytest.mark.parametrize("where", ["afile", "afile/sub", "/proc/forbidden"])
+def test_an_out_folder_that_cannot_be_written_is_one_line_and_exit_2(
+    workspace: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """--out at an existing file or where no folder can be made: a usage error naming the path
+    (it was FileExistsError or FileNotFoundError, exit 1), before anything is gathered."""
+    (workspace / "afile").write_text("x", encoding="utf-8")
+    assert main(["preview", "--date", DAY, "--out", where], sleep=no_sleep) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"papermail: error: --out {where}: cannot create or write it")
+    assert err.count("\n") == 1

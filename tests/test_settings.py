@@ -249,6 +249,10 @@ SETTING_VALUES = st.text(
             "PAPERMAIL_SMTP_SECURITY",
             "PAPERMAIL_SMTP_PASSWORD",
             "PAPERMAIL_TEMPLATES",
+            "PAPERMAIL_HF_API_URL",
+            "PAPERMAIL_SMTP_HOST",
+            "PAPERMAIL_OUTBOX",
+            "PAPERMAIL_SUBSCRIBERS",
         ]
     ),
     value=SETTING_VALUES,
@@ -272,6 +276,7 @@ def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: st
             outcome = exc
     if isinstance(outcome, SettingsError):
         assert name in str(outcome)
+        assert not {"\n", "\r"} & set(str(outcome))  # one line, always
         if name == "PAPERMAIL_SMTP_PASSWORD" and len(value) > 3:
             assert value not in str(outcome)
         return
@@ -280,3 +285,133 @@ def test_any_value_gives_settings_or_a_clear_settings_error(name: str, value: st
     if name == "PAPERMAIL_UNSUBSCRIBE_URL" and outcome.unsubscribe_url:
         assert outcome.unsubscribe_url.startswith("https://")
         assert "{email}" in outcome.unsubscribe_url
+    if name == "PAPERMAIL_HF_API_URL":
+        assert outcome.hf_api_url.lower().startswith(("http://", "https://"))
+    if name == "PAPERMAIL_SMTP_HOST" and outcome.smtp_host:
+        assert not any(c.isspace() or c in "/@" for c in outcome.smtp_host)
+
+
+# --- hostile values (each was an exit 1, 69 or a hang before it was checked at start) -----------
+
+
+@pytest.mark.parametrize("name", ["PAPERMAIL_HF_API_URL", "PAPERMAIL_ARXIV_API_URL"])
+@pytest.mark.parametrize(
+    "value",
+    ["not a url", "ftp://example.org/x", "file:///etc/passwd", "http://[::1", "https://"],
+)
+def test_a_source_url_is_http_or_https_with_a_host(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """A source URL that could never be fetched is a settings error at start, not 69 later."""
+    monkeypatch.setenv(name, value)
+    assert f"{name}: " in settings_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["127.0.0.1:25", "smtp://127.0.0.1", "mail.example.org\nRCPT", "mail example.org", "a" * 300],
+)
+def test_the_smtp_host_is_a_host_name_or_address_only(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """A port, a scheme, whitespace or an endless name in the host is refused, on one line."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", value)
+    err = settings_error(capsys)
+    assert "PAPERMAIL_SMTP_HOST: " in err
+    assert err.count("\n") == 1
+    if ":" in value:
+        assert "PAPERMAIL_SMTP_PORT" in err
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1", "::1", "localhost", "smtp.example.org"])
+def test_host_names_and_addresses_are_accepted(
+    env: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """The host check refuses only what cannot be a host."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_HOST", value)
+    assert load_settings().smtp_host == value
+
+
+def test_an_outbox_that_is_a_file_exits_78(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An outbox path holding a file is refused at start (not five attempts then 69)."""
+    (env / "afile").write_text("x", encoding="utf-8")
+    monkeypatch.setenv("PAPERMAIL_OUTBOX", str(env / "afile"))
+    assert "PAPERMAIL_OUTBOX: " in settings_error(capsys)
+
+
+@pytest.mark.parametrize("name", ["PAPERMAIL_HTTP_TIMEOUT", "PAPERMAIL_SMTP_TIMEOUT"])
+def test_timeouts_have_an_upper_bound(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """1e308 seconds overflowed the clock arithmetic (exit 1): more than an hour is refused."""
+    monkeypatch.setenv(name, "1e308")
+    assert f"{name}: " in settings_error(capsys)
+    monkeypatch.setenv(name, "3600")
+    assert main(["check"]) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["PAPERMAIL_SUBSCRIBERS", "PAPERMAIL_TEMPLATES", "PAPERMAIL_STATE_DIR", "PAPERMAIL_OUTBOX"],
+)
+@pytest.mark.parametrize("value", ["x" * 5000, "/tmp/" + "d/" * 2100, "sub\nscribers"])
+def test_unusable_paths_exit_78_on_one_line(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """Too long a path or name (ENAMETOOLONG was exit 1), or a control character, is refused."""
+    monkeypatch.setenv(name, value)
+    err = settings_error(capsys)
+    assert f"{name}: " in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["PAPERMAIL_HF_API_URL", "PAPERMAIL_UNSUBSCRIBE_URL"])
+def test_a_line_break_in_a_url_exits_78_on_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A control character in a URL is refused and never echoed."""
+    monkeypatch.setenv(name, "https://example.org/{email}\nBcc: x@y.org")
+    err = settings_error(capsys)
+    assert f"{name}: " in err
+    assert err.count("\n") == 1
+
+
+def test_the_unsubscribe_placeholder_is_not_in_the_host(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``https://{email}`` would make the subscriber's address a host name."""
+    monkeypatch.setenv("PAPERMAIL_UNSUBSCRIBE_URL", "https://{email}")
+    assert "PAPERMAIL_UNSUBSCRIBE_URL: must not have {email} in its host" in settings_error(capsys)
+
+
+def test_dotenv_that_is_not_utf8_exits_78(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Invalid UTF-8 in .env was a UnicodeDecodeError (exit 1)."""
+    (env / ".env").write_bytes(b"PAPERMAIL_FROM_ADDRESS=caf\xe9@example.org\n")
+    assert ".env is not valid UTF-8" in settings_error(capsys)
+
+
+def test_dotenv_that_is_a_fifo_exits_78(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A FIFO named .env hung every command; a folder is no .env either."""
+    os.mkfifo(env / ".env")
+    assert ".env is not a regular file" in settings_error(capsys)
+
+
+def test_a_dotenv_line_that_cannot_be_parsed_exits_78_naming_the_line(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """python-dotenv only warned and left the value unset: an unclosed quote is refused."""
+    (env / ".env").write_text(
+        f'# mail\nPAPERMAIL_SMTP_PASSWORD="{SECRET}\nPAPERMAIL_FROM_ADDRESS=a@b.org\n',
+        encoding="utf-8",
+    )
+    assert ".env line 2: cannot be parsed" in settings_error(capsys)

@@ -3,6 +3,7 @@ taxonomy, bounded values and nesting, and the files a directory holds (or cannot
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -277,3 +278,21 @@ def test_an_unreadable_directory_or_file_is_exit_65_not_0_valid(
         f"{locked}: subscribers: cannot be read (Permission denied)",
         f"{mixed / 'secret.yaml'}: file: cannot be read (Permission denied)",
     ]
+
+
+@pytest.mark.parametrize("keyword", ["+++", "[", ".*", "🚀", "\u200b"])
+def test_a_keyword_without_letters_or_digits_is_refused_for_that_reason(
+    tmp_path: Path, keyword: str
+) -> None:
+    """A pattern, an emoji or a zero-width space was refused as "too common a word": the reason
+    is that it has no word to match. (``(a+)+$`` keeps its reason: its one word is "a".)"""
+    path = write(
+        tmp_path,
+        "a.yaml",
+        "email: a@example.org\ntopics:\n  - name: X\n    keywords: ["
+        + json.dumps(keyword, ensure_ascii=False)
+        + "]\n",
+    )
+    (problem,) = problems_of(path)
+    assert problem.startswith("a.yaml:4: topics[0].keywords[0]: ")
+    assert problem.endswith("has no letters or digits to match")
