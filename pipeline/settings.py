@@ -22,7 +22,6 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
-from dotenv.parser import parse_stream  # the same reader, line by line: to name a bad line
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +31,8 @@ from pipeline.retention import DEFAULT_REPORT_DAYS
 
 ENV_PREFIX = "PAPERMAIL_"
 ENV_FILE = ".env"
+#: A ``.env`` line that sets a variable: ``NAME=…`` or ``export NAME=…``.
+_ASSIGNMENT = re.compile(r"\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=")
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
 #: The templates that ship with papermail (inside the installed package, or the checkout's).
@@ -342,13 +343,15 @@ def _env_file_names(path: Path) -> list[str]:
         raise SettingsError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
+    names = list(dotenv_values(stream=io.StringIO(text)))
+    for number, line in enumerate(text.splitlines(), start=1):
+        # python-dotenv skips a statement it cannot parse (with a warning): an assignment that
+        # is not among what it read is that statement
+        if (match := _ASSIGNMENT.match(line)) and match["name"] not in names:
             raise SettingsError(
-                f"{path} line {binding.original.line}: cannot be parsed "
-                "(an unclosed quote? write NAME=value)"
+                f"{path} line {number}: cannot be parsed (an unclosed quote? write NAME=value)"
             )
-    return list(dotenv_values(stream=io.StringIO(text)))
+    return names
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
