@@ -521,10 +521,7 @@ async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) 
         run.ledger.record(email, when, state, attempts=outcome.attempts, detail=detail)
     except LedgerError as exc:
         _halt_for(exc, run)
-        detail = (
-            f"{detail or status.value}; not recorded ({exc}): the next run sends "
-            f"{outgoing.message_id} again"
-        ).lstrip("; ")
+        detail = _unrecorded(detail or status.value, outcome.outcome, outgoing.message_id)
         log.warning("%s: %s", email, detail)
     if outcome.outcome is delivery.Outcome.STOPPED and not run.halt.stopped:
         code = ExitCode.CONFIG if outcome.configuration else ExitCode.UNAVAILABLE
@@ -544,6 +541,15 @@ async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) 
         covers=covers,
         waiting=ready.waiting,
     )
+
+
+def _unrecorded(detail: str, outcome: delivery.Outcome, message_id: str) -> str:
+    """What became of a digest whose outcome the ledger could not record (its row stays
+    ``sending``, so the next run sends it)."""
+    unrecorded = f"{detail}; not recorded (the ledger cannot be written): the next run sends"
+    if outcome in (delivery.Outcome.SENT, delivery.Outcome.UNCERTAIN):
+        return f"{unrecorded} {message_id} again"
+    return f"{unrecorded} it"
 
 
 def _unreachable(run: _Serving) -> bool:
