@@ -186,20 +186,20 @@ async def run_day(
         shown.advance(result)
 
     async def worker() -> None:
-        transport = delivery_to.transport_factory()
+        transport = _transport(serving)
         try:
             while (prepared := await ready.get()) is not None:
                 try:
-                    done(await _deliver(prepared, serving, transport))
+                    if transport is None:  # the run halted: each digest is held back
+                        done(_held_back(prepared, serving))
+                    else:
+                        done(await _deliver(prepared, serving, transport))
                 except Exception as exc:  # a bug of ours: the run stops, the queue is drained
                     _halt_for(exc, serving)
                     done(_held_back(prepared, serving, record=False))
         finally:
-            if halt.stopped:  # a connection cut short may not answer QUIT
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(transport.close(), delivery_to.grace)
-            else:
-                await transport.close()
+            if transport is not None:
+                await _close(transport, serving)
 
     shown.start(len(subscribers))
     try:
@@ -317,6 +317,28 @@ def _unless_halted(subscriber: Subscriber, run: _Serving) -> DeliveryResult | No
         detail=f"not attempted: {run.halt.reason}",
         unreachable=run.halt.code is None,
     )
+
+
+def _transport(run: _Serving) -> delivery.Transport | None:
+    """A new transport for a worker; None (and the run halted) if it cannot be made."""
+    try:
+        return run.how.transport_factory()
+    except Exception as exc:
+        _halt_for(exc, run)
+        return None
+
+
+async def _close(transport: delivery.Transport, run: _Serving) -> None:
+    """Close a worker's transport; once the run halted, within the grace (a connection cut
+    short may not answer QUIT). A failure to close is logged: the run's results stand."""
+    try:
+        if run.halt.stopped:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(transport.close(), run.how.grace)
+        else:
+            await transport.close()
+    except Exception as exc:
+        log.warning("closing a connection failed: %s: %s", type(exc).__name__, exc)
 
 
 def _halt_for(exc: Exception, run: _Serving) -> None:
