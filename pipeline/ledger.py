@@ -111,6 +111,7 @@ class Ledger:
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        self._failed = ""  # why a write failed (then none is tried again)
         self._db = sqlite3.connect(path or ":memory:", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # claims switch to FULL (``_synced``)
@@ -256,14 +257,19 @@ class Ledger:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Turn SQLite's failure to write into a ``LedgerError`` that names the file (SQLite
-        says "database or disk is full" without a path)."""
+        says "database or disk is full" without a path). After one failure no write is tried
+        again: the run halts, and the ledger keeps what was committed before it."""
+        if self._failed:
+            raise LedgerError(self._failed)
         try:
             yield
         except sqlite3.Error as exc:
             where = self.path or "the in-memory ledger"
             if "disk is full" in str(exc):
-                raise LedgerError(f"no space left on the device writing {where} ({exc})") from exc
-            raise LedgerError(f"cannot write {where}: {exc}") from exc
+                self._failed = f"no space left on the device writing {where} ({exc})"
+            else:
+                self._failed = f"cannot write {where}: {exc}"
+            raise LedgerError(self._failed) from exc
 
     @contextmanager
     def _synced(self) -> Iterator[None]:

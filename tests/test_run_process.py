@@ -302,3 +302,41 @@ def test_sigterm_while_digests_wait_for_their_rate_slot_leaves_them_for_the_reru
         assert rerun.returncode == 0, err
         counts = {r: server.received(r) for r in readers}
     assert counts == dict.fromkeys(readers, 1)
+
+
+def test_sigterm_cuts_a_send_before_data_short_and_awaits_only_the_reply_to_data(
+    home: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """SIGTERM while one message waits for the reply to RCPT and another for the reply to its
+    DATA: the first is "not attempted" at once (no message without its final dot), without
+    waiting for the 300 s grace, while the second is still awaited; its 250 comes, it is sent.
+    The rerun sends the first, once."""
+    readers = ["rcpt@example.org", "data@example.org"]
+    with faulty_server(Faults(accept_before_gate=0, hang_in_rcpt={readers[0]})) as server:
+        env = {**environment(home, server, readers), "PAPERMAIL_SMTP_TIMEOUT": "300"}
+        log = home / "first.log"
+        with log.open("w") as stderr:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "run", "--date", DAY],
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                text=True,
+            )
+        processes.append(first)
+        server.wait_until(lambda: server.held == [readers[1]] and server.attempts[readers[0]] == 1)
+        first.send_signal(signal.SIGTERM)
+        server.wait_until(lambda: ledger_states(home).get(readers[0]) == "failed_transient")
+        assert server.held == [readers[1]], "the reply to DATA is still awaited"
+        server.gate.set()
+        assert first.wait(timeout=60) == 143, log.read_text()
+        assert ledger_states(home) == {readers[0]: "failed_transient", readers[1]: "sent"}
+
+        rerun = start(home, {**env, "PAPERMAIL_SMTP_TIMEOUT": "30"})
+        processes.append(rerun)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        counts = {r: server.received(r) for r in readers}
+    assert counts == dict.fromkeys(readers, 1)
