@@ -175,9 +175,18 @@ def run_batch(
         report = finish_report(
             report, settings=settings, started=started, exit_code=exit_code_for(report)
         )
+        _keep_report(settings, report)
+        return report
+
+
+def _keep_report(settings: Settings, report: RunReport) -> None:
+    """Write the report and prune old ones; if the disk is full (a run halted for that, say),
+    log why and go on: the summary still reaches the operator."""
+    try:
         log.info("run report: %s", write_report(settings.state_dir, report))
         prune_reports(settings.state_dir / "reports", keep_days=settings.report_days)
-        return report
+    except OSError as exc:
+        log.error("cannot write the run report under %s: %s", settings.state_dir, exc)
 
 
 async def _until_signalled(**serve: Any) -> RunReport:

@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 from pipeline import delivery
 from pipeline.errors import ExitCode, SettingsError
-from pipeline.ledger import Claim, Ledger, State
+from pipeline.ledger import Claim, Ledger, LedgerError, State
 from pipeline.models import (
     Day,
     DeliveryResult,
@@ -186,16 +186,20 @@ async def run_day(
         shown.advance(result)
 
     async def worker() -> None:
-        transport = delivery_to.transport_factory()
+        transport = _transport(serving)
         try:
             while (prepared := await ready.get()) is not None:
-                done(await _deliver(prepared, serving, transport))
+                try:
+                    if transport is None:  # the run halted: each digest is held back
+                        done(_held_back(prepared, serving))
+                    else:
+                        done(await _deliver(prepared, serving, transport))
+                except Exception as exc:  # a bug of ours: the run stops, the queue is drained
+                    _halt_for(exc, serving)
+                    done(_held_back(prepared, serving, record=False))
         finally:
-            if halt.stopped:  # a connection cut short may not answer QUIT
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(transport.close(), delivery_to.grace)
-            else:
-                await transport.close()
+            if transport is not None:
+                await _close(transport, serving)
 
     shown.start(len(subscribers))
     try:
@@ -206,6 +210,10 @@ async def run_day(
     finally:
         halt.close()
         shown.finish()
+    answered = {r.email for r in results}
+    for subscriber in subscribers:  # the preparing task stopped by a failure of its own
+        if subscriber.email not in answered:
+            results.append(_unless_halted(subscriber, serving) or _unanswered(subscriber, day))
     order = {s.email: i for i, s in enumerate(subscribers)}
     results.sort(key=lambda r: order[r.email])
     return RunReport(
@@ -251,7 +259,8 @@ async def _prepare(
     fsync for the group: every message is ``queued`` on disk before it can leave); the queue holds
     two groups, so preparing waits while the workers have enough to send, and a connection has at
     most four digests claimed: one in flight, two queued, one composed and waiting for room. A
-    subscriber with nothing to send is ``done`` at once.
+    subscriber with nothing to send is ``done`` at once. A failure of its own (the ledger cannot
+    be written, or a bug) halts the run; the subscribers it did not reach are ``run_day``'s.
     """
     try:
         for chunk in _batched(subscribers, PLAN_BATCH):
@@ -273,6 +282,8 @@ async def _prepare(
                         composed.append(made)
                     await asyncio.sleep(0)  # the replies that came in meanwhile go first
                 await _hand_over(composed, run.ledger, ready)
+    except Exception as exc:
+        _halt_for(exc, run)
     finally:
         for _ in range(workers):
             await ready.put(None)
@@ -308,10 +319,54 @@ def _unless_halted(subscriber: Subscriber, run: _Serving) -> DeliveryResult | No
     )
 
 
+def _transport(run: _Serving) -> delivery.Transport | None:
+    """A new transport for a worker; None (and the run halted) if it cannot be made."""
+    try:
+        return run.how.transport_factory()
+    except Exception as exc:
+        _halt_for(exc, run)
+        return None
+
+
+async def _close(transport: delivery.Transport, run: _Serving) -> None:
+    """Close a worker's transport; once the run halted, within the grace (a connection cut
+    short may not answer QUIT). A failure to close is logged: the run's results stand."""
+    try:
+        if run.halt.stopped:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(transport.close(), run.how.grace)
+        else:
+            await transport.close()
+    except Exception as exc:
+        log.warning("closing a connection failed: %s: %s", type(exc).__name__, exc)
+
+
+def _halt_for(exc: Exception, run: _Serving) -> None:
+    """Halt the run (exit 75) for a failure that is nobody's digest: the ledger cannot be written
+    (whatever happens next could not be recorded), or a bug in a worker or the preparing task."""
+    if isinstance(exc, LedgerError):
+        reason = str(exc)
+    else:
+        reason = f"unexpected error: {type(exc).__name__}: {one_line(str(exc))[:300]}"
+        log.error("the run stops for an unexpected error", exc_info=exc)
+    run.halt.stop(reason, ExitCode.TEMP_FAIL)
+
+
+def _unanswered(subscriber: Subscriber, day: Day) -> DeliveryResult:
+    """A subscriber the run never reached although it was not halted (cannot happen: a task that
+    fails halts the run), reported rather than left out."""
+    return DeliveryResult(
+        subscriber.email, day.day, DeliveryStatus.FAILED_TRANSIENT, detail="not attempted"
+    )
+
+
 def _plan_safely(subscriber: Subscriber, run: _Serving) -> DeliveryResult | _Planned:
-    """``_plan``, and whatever goes wrong with it that subscriber's permanent failure."""
+    """``_plan``, and whatever goes wrong with it that subscriber's permanent failure (a ledger
+    that cannot be written is the run's: raised)."""
     try:
         return _plan(subscriber, run)
+    except LedgerError:
+        raise
     except SettingsError as exc:  # the same for everyone: the run's failure, nobody's digest
         return _stop_for(exc, subscriber, run)
     except Exception as exc:  # one subscriber's problem never stops the others
@@ -322,6 +377,8 @@ def _compose_safely(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready
     """``_compose``, and whatever goes wrong with it that subscriber's permanent failure."""
     try:
         return _compose(planned, run)
+    except LedgerError:
+        raise
     except SettingsError as exc:  # the same for everyone: the run's failure, nobody's digest
         return _stop_for(exc, planned.digest.subscriber, run)
     except Exception as exc:  # one subscriber's problem never stops the others
@@ -395,6 +452,7 @@ _OUTCOMES = {
     delivery.Outcome.TRANSIENT: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
     delivery.Outcome.UNCERTAIN: (State.UNCERTAIN, DeliveryStatus.UNCERTAIN),
     delivery.Outcome.STOPPED: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
+    delivery.Outcome.HALTED: (State.FAILED_TRANSIENT, DeliveryStatus.FAILED_TRANSIENT),
 }
 
 
@@ -460,42 +518,87 @@ def _compose(planned: _Planned, run: _Serving) -> DeliveryResult | _Ready:
 
 
 async def _deliver(ready: _Ready, run: _Serving, transport: delivery.Transport) -> DeliveryResult:
-    """Mark the claimed digest ``sending``, send it, and record what became of it."""
+    """Mark the claimed digest ``sending``, send it, and record what became of it.
+
+    The message is handed to the transport only once its ``sending`` mark is written: if that
+    write fails, the run halts and the digest stays ``queued`` (the next run sends it). If the
+    outcome cannot be recorded, the run halts and the row stays ``sending``: the next run sends
+    that message again (the only kind of message that can repeat), and the log says so.
+    """
     outgoing, count, covers = ready.outgoing, len(ready.papers), ready.covers
     email, when = outgoing.recipient, outgoing.day
     if run.halt.stopped:
-        detail = f"not attempted: {run.halt.reason}"
-        run.ledger.record(email, when, State.FAILED_TRANSIENT, attempts=0, detail=detail)
-        return DeliveryResult(
-            email,
-            when,
-            DeliveryStatus.FAILED_TRANSIENT,
-            papers=count,
-            detail=detail,
-            unreachable=run.halt.code is None,
-            covers=covers,
-            waiting=ready.waiting,
-        )
-    run.ledger.sending(email, when)
+        return _held_back(ready, run)
+    try:
+        run.ledger.sending(email, when)
+    except LedgerError as exc:
+        _halt_for(exc, run)
+        return _held_back(ready, run, record=False)
     outcome = await _attempt(outgoing, run, transport)
     state, status = _OUTCOMES[outcome.outcome]
-    run.ledger.record(email, when, state, attempts=outcome.attempts, detail=outcome.detail)
-    if outcome.outcome is delivery.Outcome.STOPPED and outcome.attempts and not run.halt.stopped:
+    detail = outcome.detail
+    if outcome.outcome is delivery.Outcome.HALTED:
+        detail = f"{detail.replace('not sent', 'not attempted', 1)}: {run.halt.reason}"
+    try:
+        run.ledger.record(email, when, state, attempts=outcome.attempts, detail=detail)
+    except LedgerError as exc:
+        _halt_for(exc, run)
+        detail = _unrecorded(detail or status.value, outcome.outcome, outgoing.message_id)
+        log.warning("%s: %s", email, detail)
+    if outcome.outcome is delivery.Outcome.STOPPED and not run.halt.stopped:
         code = ExitCode.CONFIG if outcome.configuration else ExitCode.UNAVAILABLE
         run.halt.stop(outcome.detail, code)
     if outcome.unreachable:
         run.halt.stop(outcome.detail)
     if status is not DeliveryStatus.SENT:
-        log.warning("delivery to %s %s: %s", email, status.value, outcome.detail)
+        log.warning("delivery to %s %s: %s", email, status.value, detail)
     return DeliveryResult(
         email,
         when,
         status,
         papers=count,
-        detail=outcome.detail,
+        detail=detail,
         unreachable=outcome.unreachable,
         attempts=outcome.attempts,
         covers=covers,
+        waiting=ready.waiting,
+    )
+
+
+def _unrecorded(detail: str, outcome: delivery.Outcome, message_id: str) -> str:
+    """What became of a digest whose outcome the ledger could not record (its row stays
+    ``sending``, so the next run sends it)."""
+    unrecorded = f"{detail}; not recorded (the ledger cannot be written): the next run sends"
+    if outcome in (delivery.Outcome.SENT, delivery.Outcome.UNCERTAIN):
+        return f"{unrecorded} {message_id} again"
+    return f"{unrecorded} it"
+
+
+def _unreachable(run: _Serving) -> bool:
+    """Whether the halt means the server could not be reached (exit 69)."""
+    return run.halt.stopped and run.halt.code is None
+
+
+def _held_back(ready: _Ready, run: _Serving, *, record: bool = True) -> DeliveryResult:
+    """A claimed digest not handed over because the run halted: ``failed_transient`` ("not
+    attempted"), so the next run sends it. If that cannot be recorded, the row stays ``queued``,
+    which the next run treats the same."""
+    outgoing = ready.outgoing
+    email, when = outgoing.recipient, outgoing.day
+    detail = f"not attempted: {run.halt.reason}"
+    if record:
+        try:
+            run.ledger.record(email, when, State.FAILED_TRANSIENT, attempts=0, detail=detail)
+        except LedgerError as exc:
+            _halt_for(exc, run)  # halted already: the first reason stands
+    return DeliveryResult(
+        email,
+        when,
+        DeliveryStatus.FAILED_TRANSIENT,
+        papers=len(ready.papers),
+        detail=detail,
+        unreachable=_unreachable(run),
+        covers=ready.covers,
         waiting=ready.waiting,
     )
 
@@ -505,23 +608,36 @@ async def _attempt(
 ) -> delivery.Attempted:
     """``send_with_retries``, waited for until the run halts and then ``grace`` seconds more.
 
-    A send cut short by the end of the grace, or one that fails in a way nobody classified, may
-    have reached the server: uncertain, never sent again by itself.
+    Once the run halts, a send that has not begun its DATA step (waiting for a rate slot or a
+    backoff, connecting, MAIL, RCPT) is cut short at once: not sent (``HALTED``). A send in DATA
+    is awaited for ``grace`` seconds; cut short then, or failing in a way nobody classified, it
+    may have reached the server: uncertain, never sent again by itself.
     """
     halt = run.halt
     sending = asyncio.ensure_future(
         delivery.send_with_retries(transport, outgoing, run.how.retry, halt.event)
     )
     await asyncio.wait({sending, halt.waiter()}, return_when=asyncio.FIRST_COMPLETED)
+    if not sending.done() and not transport.in_data:
+        await _cancelled(sending)
+        return delivery.Attempted(delivery.Outcome.HALTED, 0, detail="not sent")
     if not sending.done():
         await asyncio.wait({sending}, timeout=run.how.grace)
     if not sending.done():
-        sending.cancel()
-        with suppress(asyncio.CancelledError):
-            await sending
-        detail = f"the run stopped while waiting for the server; it may have {outgoing.message_id}"
+        await _cancelled(sending)
+        detail = (
+            f"the run stopped while waiting for the server's reply to the message; the server "
+            f"may have accepted {outgoing.message_id}"
+        )
         return delivery.Attempted(delivery.Outcome.UNCERTAIN, 1, detail=detail)
     if (failure := sending.exception()) is not None:
         detail = f"unexpected failure while sending: {type(failure).__name__}: {failure}"
         return delivery.Attempted(delivery.Outcome.UNCERTAIN, 1, detail=one_line(detail))
     return sending.result()
+
+
+async def _cancelled(task: asyncio.Future[delivery.Attempted]) -> None:
+    """Cancel ``task`` and wait until it has ended."""
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task

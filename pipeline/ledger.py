@@ -78,6 +78,11 @@ MAYBE_DELIVERED = (State.SENT, State.SENDING, State.UNCERTAIN)
 COVERED = (*MAYBE_DELIVERED, State.NOTHING)
 
 
+class LedgerError(Exception):
+    """A write to the ledger failed (a full disk, an I/O error): the run must stop, since what it
+    does next could not be recorded. The message names the ledger's file."""
+
+
 class Claim(NamedTuple):
     """A digest about to be sent: what ``Ledger.claim_all`` writes as ``queued``."""
 
@@ -106,6 +111,7 @@ class Ledger:
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        self._failed = ""  # why a write failed (then none is tried again)
         self._db = sqlite3.connect(path or ":memory:", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # claims switch to FULL (``_synced``)
@@ -194,17 +200,18 @@ class Ledger:
         A run claims the next few digests together before any of them leaves (an fsync stalls
         every connection, so sharing one is most of the ledger's cost per email).
         """
-        with self._synced():
+        with self._writing(), self._synced():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for c in claims:
                     self._upsert(
                         c.email, c.day, State.QUEUED, c.message_id, c.papers, covers=c.covers
                     )
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def sending(self, email: str, day: date) -> None:
         """Mark a claimed digest ``sending``: it is about to be handed to the transport."""
@@ -220,15 +227,16 @@ class Ledger:
         sources were missing) as ``state``, with why. A row that says an earlier attempt may have
         arrived (``sending``, ``uncertain``, ``sent``) keeps its state and papers."""
         marks = ", ".join("?" * len(MAYBE_DELIVERED))
-        self._db.execute(
-            f"""INSERT INTO digests (email, day, state, message_id, papers, detail, updated_at)
+        with self._writing():
+            self._db.execute(
+                f"""INSERT INTO digests (email, day, state, message_id, papers, detail, updated_at)
                VALUES (?, ?, ?, '', '[]', ?, ?)
                ON CONFLICT (email, day) DO UPDATE SET
                    state = excluded.state, detail = excluded.detail,
                    updated_at = excluded.updated_at
                WHERE digests.state NOT IN ({marks})""",
-            (email.lower(), day.isoformat(), state, detail, _now(), *MAYBE_DELIVERED),
-        )
+                (email.lower(), day.isoformat(), state, detail, _now(), *MAYBE_DELIVERED),
+            )
 
     def record(
         self, email: str, day: date, state: State, *, attempts: int, detail: str = ""
@@ -239,11 +247,29 @@ class Ledger:
     def _set_state(
         self, email: str, day: date, state: State, *, attempts: int = 0, detail: str = ""
     ) -> None:
-        self._db.execute(
-            """UPDATE digests SET state = ?, attempts = attempts + ?, detail = ?,
+        with self._writing():
+            self._db.execute(
+                """UPDATE digests SET state = ?, attempts = attempts + ?, detail = ?,
                updated_at = ? WHERE email = ? AND day = ?""",
-            (state, attempts, detail, _now(), email.lower(), day.isoformat()),
-        )
+                (state, attempts, detail, _now(), email.lower(), day.isoformat()),
+            )
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLite's failure to write into a ``LedgerError`` that names the file (SQLite
+        says "database or disk is full" without a path). After one failure no write is tried
+        again: the run halts, and the ledger keeps what was committed before it."""
+        if self._failed:
+            raise LedgerError(self._failed)
+        try:
+            yield
+        except sqlite3.Error as exc:
+            where = self.path or "the in-memory ledger"
+            if "disk is full" in str(exc):
+                self._failed = f"no space left on the device writing {where} ({exc})"
+            else:
+                self._failed = f"cannot write {where}: {exc}"
+            raise LedgerError(self._failed) from exc
 
     @contextmanager
     def _synced(self) -> Iterator[None]:
@@ -270,8 +296,9 @@ class Ledger:
         arrived (``sending`` from a crashed run, ``uncertain`` resent): it must not count as
         never attempted if this run also stops before handing the digest over."""
         marks = ", ".join("?" * len(MAYBE_DELIVERED))
-        self._db.execute(
-            f"""INSERT INTO digests
+        with self._writing():
+            self._db.execute(
+                f"""INSERT INTO digests
                    (email, day, state, message_id, papers, attempts, updated_at, covers)
                VALUES (?, ?, ?, ?, ?, 0, ?, ?)
                ON CONFLICT (email, day) DO UPDATE SET
@@ -279,12 +306,12 @@ class Ledger:
                                 THEN digests.state ELSE excluded.state END,
                    message_id = excluded.message_id, papers = excluded.papers,
                    updated_at = excluded.updated_at, covers = excluded.covers""",
-            (
-                *(email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers))),
-                *(_now(), json.dumps([d.isoformat() for d in covers]) if covers else None),
-                *(State.QUEUED, *MAYBE_DELIVERED),
-            ),
-        )
+                (
+                    *(email.lower(), day.isoformat(), state, message_id, json.dumps(list(papers))),
+                    *(_now(), json.dumps([d.isoformat() for d in covers]) if covers else None),
+                    *(State.QUEUED, *MAYBE_DELIVERED),
+                ),
+            )
 
 
 @functools.lru_cache(maxsize=1024)

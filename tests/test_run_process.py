@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,158 @@ def test_a_signal_mid_run_sends_the_replies_in_flight_and_the_rerun_sends_exactl
         counts = {r: server.received(r) for r in readers}
     assert counts == dict.fromkeys(readers, 1)
     assert set(ledger_states(home).values()) == {"sent"}
+
+
+@contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``where``; the test is skipped where mounting is impossible."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(directory: Path) -> None:
+    """Fill the file system under ``directory`` to the last byte (``directory/filler``)."""
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (65536, 4096, 1):
+            with suppress(OSError):
+                while os.write(fd, b"\0" * size):
+                    pass
+    finally:
+        os.close(fd)
+
+
+def test_a_disk_that_fills_mid_run_halts_75_and_the_rerun_repeats_only_the_in_flight(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """The state directory's file system fills up while 4 messages await their reply: the ledger
+    cannot record their outcome, so the run halts (exit 75, the ledger's path and "no space
+    left" on stderr, the summary on stdout) instead of hanging, and hands out nothing more.
+    Once there is room, the rerun sends everyone; only those 4 in flight arrive twice.
+
+    (It used to hang in epoll: the worker whose ledger write failed died, the preparing task
+    waited forever for room in the queue; and the rerun repeated more than the in-flight ones.)
+    """
+    readers = [f"reader{n:02d}@example.org" for n in range(40)]
+    with (
+        small_tmpfs(tmp_path / "var", "2m") as state,
+        faulty_server(Faults(accept_before_gate=10)) as server,
+    ):
+        save_day(state, sample_day())
+        env = environment(tmp_path, server, readers)
+        first = start(tmp_path, env)
+        processes.append(first)
+        server.wait_until(lambda: len(server.held) == 4)
+        fill(state)
+        server.gate.set()
+        out, err = first.communicate(timeout=120)  # a hang fails here, not the whole suite
+        assert first.returncode == 75, err
+        assert f"no space left on the device writing {state / 'ledger.sqlite3'}" in err
+        assert "stopped early: no space left" in out
+        assert "the ledger is unchanged" not in err
+        in_flight = set(server.held)
+        assert len(server.messages) == 14, "no message handed out after the failure"
+        states = ledger_states(tmp_path)
+        assert {r for r, s in states.items() if s == "sending"} == in_flight
+        assert sum(s == "sent" for s in states.values()) == 10
+
+        (state / "filler").unlink()
+        rerun = start(tmp_path, env)
+        processes.append(rerun)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        counts = {r: server.received(r) for r in readers}
+        assert set(ledger_states(tmp_path).values()) == {"sent"}
+    assert [r for r, count in counts.items() if count == 0] == [], "nobody loses the day"
+    assert {r for r, count in counts.items() if count > 1} == in_flight
+    assert max(counts.values()) == 2
+
+
+def test_sigterm_while_digests_wait_for_their_rate_slot_leaves_them_for_the_rerun(
+    home: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """PAPERMAIL_SMTP_RATE=0.001: one message leaves, three workers wait for their slot (1000 s
+    and more). SIGTERM ends those waits at once: the digests are "not attempted" (not uncertain,
+    and the run does not wait PAPERMAIL_SMTP_TIMEOUT for them), so the rerun sends them.
+
+    (They used to be recorded uncertain once the grace ran out, so those subscribers lost the
+    day.)
+    """
+    readers = [f"reader{n}@example.org" for n in range(8)]
+    with faulty_server(Faults()) as server:
+        env = environment(home, server, readers)
+        first = start(
+            home, {**env, "PAPERMAIL_SMTP_RATE": "0.001", "PAPERMAIL_SMTP_TIMEOUT": "300"}
+        )
+        processes.append(first)
+        server.wait_until(lambda: len(server.messages) == 1)
+        server.wait_until(lambda: "sent" in ledger_states(home).values())
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)  # shorter than the 300 s grace
+        assert first.returncode == 143, err
+        states = ledger_states(home)
+        assert "uncertain" not in states.values(), states
+        assert "sending" not in states.values(), states
+        assert sum(s == "sent" for s in states.values()) == 1
+        waited = [r for r, s in states.items() if s == "failed_transient"]
+        assert len(waited) >= 3, "the three workers waiting for a slot"
+        assert "not attempted: stopped by SIGTERM" in out
+        assert "it may have" not in out + err
+        assert len(server.messages) == 1
+
+        rerun = start(home, env)
+        processes.append(rerun)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        counts = {r: server.received(r) for r in readers}
+    assert counts == dict.fromkeys(readers, 1)
+
+
+def test_sigterm_cuts_a_send_before_data_short_and_awaits_only_the_reply_to_data(
+    home: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """SIGTERM while one message waits for the reply to RCPT and another for the reply to its
+    DATA: the first is "not attempted" at once (no message without its final dot), without
+    waiting for the 300 s grace, while the second is still awaited; its 250 comes, it is sent.
+    The rerun sends the first, once."""
+    readers = ["rcpt@example.org", "data@example.org"]
+    with faulty_server(Faults(accept_before_gate=0, hang_in_rcpt={readers[0]})) as server:
+        env = {**environment(home, server, readers), "PAPERMAIL_SMTP_TIMEOUT": "300"}
+        log = home / "first.log"
+        with log.open("w") as stderr:
+            first = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "run", "--date", DAY],
+                cwd=home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                text=True,
+            )
+        processes.append(first)
+        server.wait_until(lambda: server.held == [readers[1]] and server.attempts[readers[0]] == 1)
+        first.send_signal(signal.SIGTERM)
+        server.wait_until(lambda: ledger_states(home).get(readers[0]) == "failed_transient")
+        assert server.held == [readers[1]], "the reply to DATA is still awaited"
+        server.gate.set()
+        assert first.wait(timeout=60) == 143, log.read_text()
+        assert ledger_states(home) == {readers[0]: "failed_transient", readers[1]: "sent"}
+
+        rerun = start(home, {**env, "PAPERMAIL_SMTP_TIMEOUT": "30"})
+        processes.append(rerun)
+        _, err = rerun.communicate(timeout=120)
+        assert rerun.returncode == 0, err
+        counts = {r: server.received(r) for r in readers}
+    assert counts == dict.fromkeys(readers, 1)

@@ -80,6 +80,11 @@ class Transport(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
+    @property
+    def in_data(self) -> bool:
+        """Whether a message is being handed over (its DATA step begun, no reply yet): only then
+        can cutting the send short leave the server with a message nobody recorded."""
+
 
 class OutboxTransport:
     """Writes each message atomically as ``<outbox>/<day>-<recipient slug>.eml``, never over an
@@ -106,6 +111,11 @@ class OutboxTransport:
     async def close(self) -> None:
         """Nothing to release."""
 
+    @property
+    def in_data(self) -> bool:
+        """Never: a file is written in one step, which no cancellation can cut in two."""
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class SmtpConfig:
@@ -127,6 +137,12 @@ class SmtpTransport:
         self.config = config
         self._client: aiosmtplib.SMTP | None = None
         self._secrets = _secret_forms(config.username, config.password)
+        self._in_data = False
+
+    @property
+    def in_data(self) -> bool:
+        """Whether DATA was sent for a message whose final reply has not come yet."""
+        return self._in_data
 
     async def _connected(self) -> aiosmtplib.SMTP:
         """The open connection, or a new one (TLS as configured, certificates verified, AUTH)."""
@@ -160,7 +176,7 @@ class SmtpTransport:
                 "(check PAPERMAIL_SMTP_USERNAME and PAPERMAIL_SMTP_PASSWORD)",
                 configuration=True,
             ) from None
-        except RunFailure:
+        except (RunFailure, asyncio.CancelledError):  # cancelled: the run stopped meanwhile
             client.close()
             raise
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -176,9 +192,24 @@ class SmtpTransport:
         return client
 
     async def send(self, outgoing: Outgoing) -> None:
-        """MAIL, RCPT and DATA over the persistent connection, each failure classified."""
+        """MAIL, RCPT and DATA over the persistent connection, each failure classified.
+
+        Cancelled (the run stopped), the connection is dropped: a command cut short leaves it in
+        a state nobody knows. Before DATA that loses nothing: no message without its final dot.
+        """
         _check_ascii(outgoing)
         client = await self._connected()
+        try:
+            await self._mail(client, outgoing)
+        except asyncio.CancelledError:
+            client.close()
+            self._client = None
+            raise
+        finally:
+            self._in_data = False
+
+    async def _mail(self, client: aiosmtplib.SMTP, outgoing: Outgoing) -> None:
+        """MAIL, RCPT and DATA for one message on an open connection."""
         try:
             await client.mail(outgoing.sender)
         except aiosmtplib.SMTPResponseException as exc:
@@ -201,6 +232,7 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError) as exc:
             await self._drop()
             raise TransientFailure(f"SMTP connection failed: {self._why(exc)}") from None
+        self._in_data = True
         try:
             await client.data(outgoing.data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -359,7 +391,8 @@ class Outcome(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
     UNCERTAIN = "uncertain"
-    STOPPED = "stopped"  # the run's own failure (RunFailure), or the run was told to stop
+    STOPPED = "stopped"  # the run's own failure (RunFailure)
+    HALTED = "halted"  # the run was told to stop before the message was handed over: not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,14 +431,17 @@ async def send_with_retries(
 ) -> Attempted:
     """Try up to ``retry.max_attempts`` times, backing off between transient failures.
 
-    Once ``stop`` is set, no attempt starts (the backoff is cut short): the message is not sent.
+    Once ``stop`` is set, no attempt starts (the backoff and the wait for a rate slot are cut
+    short): the message is not sent (``HALTED``).
     """
     stop = stop or asyncio.Event()
-    failure = TransientFailure("no attempt was made")
+    failure: TransientFailure | None = None
     for attempt in range(1, retry.max_attempts + 1):
-        await retry.limiter.wait()
+        if retry.limiter.interval and not stop.is_set():
+            await _pause(retry.limiter.wait(), stop)
         if stop.is_set():
-            return Attempted(Outcome.STOPPED, attempt - 1, detail=f"not sent: {failure}")
+            tried = f" (after {attempt - 1} attempts: {failure})" if failure else ""
+            return Attempted(Outcome.HALTED, attempt - 1, detail=f"not sent{tried}")
         try:
             await transport.send(outgoing)
         except PermanentFailure as exc:
@@ -422,6 +458,7 @@ async def send_with_retries(
                 await _pause(retry.clock.async_sleep(retry.delay(attempt)), stop)
             continue
         return Attempted(Outcome.SENT, attempt)
+    assert failure is not None  # every attempt failed transiently
     detail = f"{failure} (after {retry.max_attempts} attempts)"
     return Attempted(
         Outcome.TRANSIENT, retry.max_attempts, unreachable=failure.unreachable, detail=detail
