@@ -667,7 +667,7 @@ class PaperIndex:
         keep &= self._in_categories(rows, cols, subscribers)
         rows, cols, by_followed = rows[keep], cols[keep], by_followed[keep]
         final = relevance.data[keep] * self.nudge[cols]
-        order = np.lexsort((self.id_rank[cols], -final, ~by_followed, rows))
+        order = _digest_order(rows, by_followed, final, self.id_rank[cols])
         counts = np.bincount(rows, minlength=len(subscribers))
         return _Candidates(
             starts=np.concatenate(([0], np.cumsum(counts))),
@@ -911,8 +911,8 @@ class Rankings:
     def _closeness(
         self, subscriber: Subscriber, picked: list[int]
     ) -> dict[int, list[tuple[float, int, Reason]]]:
-        """For each picked paper, (cosine, order, reason) of each of the subscriber's topics and
-        example papers (only the closest when none reaches ``REASON_COSINE``): one matrix
+        """For each picked paper, (cosine, order, reason) of the subscriber's topics and example
+        papers that reach ``REASON_COSINE``, or of only the closest when none does: one matrix
         product a digest."""
         if self.meaning is None or self.vectors is None or not picked:
             return {}
@@ -922,16 +922,21 @@ class Rankings:
         reasons, queries = self._queries[key]
         if not reasons:
             return {}
-        cosines = queries @ self.vectors[picked].T
-        best, closest = cosines.max(axis=0).tolist(), cosines.argmax(axis=0).tolist()
+        cosines = self.vectors[picked] @ queries.T  # picked paper x query
         out: dict[int, list[tuple[float, int, Reason]]] = {}
-        for j, paper in enumerate(picked):
-            if best[j] >= REASON_COSINE:
-                column = cosines[:, j].tolist()
-                out[paper] = [(column[k], o, r) for k, (o, r) in enumerate(reasons)]
-            else:  # only the closest can be shown (when nothing else explains the pick)
-                order, reason = reasons[closest[j]]
-                out[paper] = [(best[j], order, reason)]
+        papers, ks = np.nonzero(cosines >= REASON_COSINE)
+        for j, k, cosine in zip(
+            papers.tolist(), ks.tolist(), cosines[papers, ks].tolist(), strict=True
+        ):
+            out.setdefault(picked[j], []).append((cosine, *reasons[k]))
+        for j, k, cosine in zip(
+            range(len(picked)),
+            cosines.argmax(axis=1).tolist(),
+            cosines.max(axis=1).tolist(),
+            strict=True,
+        ):
+            if cosine < REASON_COSINE:  # only the closest can be shown (when nothing else does)
+                out[picked[j]] = [(cosine, *reasons[k])]
         return out
 
     @staticmethod
@@ -964,6 +969,8 @@ class Rankings:
         if among is not None and len(among) >= len(papers):
             among = None  # every paper of the index is among them
         start, end = int(found.starts[row]), int(found.starts[row + 1])
+        if among is None:  # at most the sent papers are skipped: the rest is never looked at
+            end = min(end, start + limit + len(already_sent))
         picked: list[tuple[int, float, bool]] = []
         for paper, score, by_followed in zip(
             found.papers[start:end].tolist(),
@@ -1022,8 +1029,9 @@ class Rankings:
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
-        matched = {r.label for r in reasons if r.kind is ReasonKind.TOPIC}
-        reasons.extend(_meaning_reasons(close, matched, explained=bool(reasons)))
+        if close:
+            matched = {r.label for _, _, r in scored_topics}
+            reasons.extend(_meaning_reasons(close, matched, explained=bool(reasons)))
         return tuple(reasons)
 
 
@@ -1104,6 +1112,29 @@ def _fuse(
     if semantic is None:
         return lexical
     return sparse.csr_matrix((1.0 - SEMANTIC_BLEND) * lexical + SEMANTIC_BLEND * semantic)
+
+
+def _digest_order(
+    rows: npt.NDArray[np.int64],
+    followed: npt.NDArray[np.bool_],
+    scores: FloatArray,
+    id_rank: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """The order of entries by row, then followed authors' papers first, then by score (best
+    first), then by id: ``np.lexsort((id_rank, -scores, ~followed, rows))``, done as three stable
+    sorts, the least significant key first. The two integer keys are sorted in the smallest
+    integer type that holds them, for which numpy's stable sort is a radix sort: about twice as
+    fast as ``lexsort`` on the millions of entries of a large run."""
+    group = rows * 2 + ~followed  # row, then followed first
+    order = np.argsort(_small(id_rank), kind="stable")
+    order = order[np.argsort(-scores[order], kind="stable")]
+    return order[np.argsort(_small(group[order]), kind="stable")]
+
+
+def _small(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer]:
+    """Non-negative integers in the smallest unsigned type that holds them."""
+    top = int(values.max()) if len(values) else 0
+    return values.astype(np.min_scalar_type(top))
 
 
 def _entries(
