@@ -94,6 +94,12 @@ MIN_LEXICAL = 0.15
 REASON_COSINE = 0.4
 #: Subscribers whose candidates are worked out together: bounds the temporary arrays.
 CANDIDATE_ROWS = 8192
+#: A subscriber's candidates are cut to about this many times their ``max_papers`` before they
+#: are sorted (by score bands of 1 / ``SCORE_BANDS``; a followed author's papers always stay). A
+#: digest that runs out of them (its first ones sent already, or outside the days it covers)
+#: ranks its subscriber again without the cut.
+CANDIDATE_FACTOR = 3
+SCORE_BANDS = 64
 POPULARITY_NUDGE = 0.05  # popularity reorders only papers within 5 % of each other's relevance
 
 Phrase = tuple[str, ...]
@@ -435,12 +441,19 @@ class PaperIndex:
         meaning: Meaning | None = None,
     ) -> Digest:
         """The digest ``subscriber`` gets for ``day`` from these papers (or those ``among``)."""
-        rankings = self.rank([subscriber], meaning)
+        rankings = self.rank([subscriber], meaning, keep_all=True)
         return rankings.digest(subscriber, day, already_sent=already_sent, among=among)
 
-    def rank(self, subscribers: Sequence[Subscriber], meaning: Meaning | None = None) -> Rankings:
+    def rank(
+        self,
+        subscribers: Sequence[Subscriber],
+        meaning: Meaning | None = None,
+        *,
+        keep_all: bool = False,
+    ) -> Rankings:
         """Score every subscriber against every paper at once (sparse matrix products); with
-        ``meaning``, the lexical score is fused with the topics' and examples' cosines."""
+        ``meaning``, the lexical score is fused with the topics' and examples' cosines.
+        ``keep_all`` keeps every candidate rather than the best few (``CANDIDATE_FACTOR``)."""
         phrase_ids: dict[Phrase, int] = {}
         topic_rows: list[int] = []
         topic_cols: list[int] = []
@@ -489,6 +502,7 @@ class PaperIndex:
                 authors,
                 _at_least(relevance, KEYWORD_FLOOR),
                 floor=floor,
+                keep_all=keep_all,
             ),
             meaning=meaning,
             vectors=vectors,
@@ -616,6 +630,7 @@ class PaperIndex:
         matched: sparse.csr_matrix,
         *,
         floor: float,
+        keep_all: bool,
     ) -> _Candidates:
         """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``),
         ``CANDIDATE_ROWS`` subscribers at a time so the temporary arrays stay small."""
@@ -627,6 +642,7 @@ class PaperIndex:
                 followed[start : start + CANDIDATE_ROWS],
                 matched[start : start + CANDIDATE_ROWS],
                 floor=floor,
+                keep_all=keep_all,
             )
             for start in range(0, len(subscribers), CANDIDATE_ROWS)
         ] or [_Candidates.empty()]
@@ -636,6 +652,7 @@ class PaperIndex:
             papers=np.concatenate([p.papers for p in parts]),
             scores=np.concatenate([p.scores for p in parts]),
             followed=np.concatenate([p.followed for p in parts]),
+            cut=np.concatenate([p.cut for p in parts]),
         )
 
     def _candidate_rows(
@@ -647,6 +664,7 @@ class PaperIndex:
         matched: sparse.csr_matrix,
         *,
         floor: float,
+        keep_all: bool,
     ) -> _Candidates:
         """The candidates of these subscribers (the rows of these matrices).
 
@@ -667,6 +685,12 @@ class PaperIndex:
         keep &= self._in_categories(rows, cols, subscribers)
         rows, cols, by_followed = rows[keep], cols[keep], by_followed[keep]
         final = relevance.data[keep] * self.nudge[cols]
+        cut = np.zeros(len(subscribers), dtype=np.bool_)
+        if not keep_all:
+            wanted = np.array([s.max_papers for s in subscribers], dtype=np.int64)
+            best = _best_few(rows, final, by_followed, CANDIDATE_FACTOR * wanted)
+            cut = np.bincount(rows[~best], minlength=len(subscribers)) > 0
+            rows, cols, by_followed, final = rows[best], cols[best], by_followed[best], final[best]
         order = _digest_order(rows, by_followed, final, self.id_rank[cols])
         counts = np.bincount(rows, minlength=len(subscribers))
         return _Candidates(
@@ -674,6 +698,7 @@ class PaperIndex:
             papers=cols[order].astype(np.int32),
             scores=final[order],
             followed=by_followed[order],
+            cut=cut,
         )
 
     def _in_categories(
@@ -844,6 +869,7 @@ class _Candidates:
     papers: npt.NDArray[np.int32]  # paper positions
     scores: FloatArray  # final scores
     followed: npt.NDArray[np.bool_]  # whether a followed author wrote the paper
+    cut: npt.NDArray[np.bool_]  # by row: whether weaker candidates were left out (``_best_few``)
 
     @classmethod
     def empty(cls) -> _Candidates:
@@ -852,6 +878,7 @@ class _Candidates:
             np.zeros(1, dtype=np.int64),
             np.zeros(0, dtype=np.int32),
             np.zeros(0, dtype=np.float64),
+            np.zeros(0, dtype=np.bool_),
             np.zeros(0, dtype=np.bool_),
         )
 
@@ -892,6 +919,10 @@ class Rankings:
                 subscriber, day, already_sent=already_sent, among=among, meaning=self.meaning
             )
         picked = self._pick(row, subscriber.max_papers, already_sent, among)
+        if len(picked) < subscriber.max_papers and self.candidates.cut[row]:
+            return self.index.digest(  # the best few were not enough: rank with every candidate
+                subscriber, day, already_sent=already_sent, among=among, meaning=self.meaning
+            )
         papers = self.index.papers
         topic_hits = self._topic_hits(subscriber) if picked else []
         close = self._closeness(subscriber, [i for i, _, _ in picked])
@@ -1129,6 +1160,24 @@ def _digest_order(
     order = np.argsort(_small(id_rank), kind="stable")
     order = order[np.argsort(-scores[order], kind="stable")]
     return order[np.argsort(_small(group[order]), kind="stable")]
+
+
+def _best_few(
+    rows: npt.NDArray[np.int64],
+    scores: FloatArray,
+    followed: npt.NDArray[np.bool_],
+    wanted: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """Which entries to keep so that each row keeps at least its best ``wanted[row]`` (or all it
+    has): whole score bands of 1 / ``SCORE_BANDS``, from the top down (scores of 1 and more
+    share the top band), and every followed author's paper. Linear, unlike a sort."""
+    band = np.clip((scores * SCORE_BANDS).astype(np.int64), 0, SCORE_BANDS - 1)
+    depth = SCORE_BANDS - 1 - band  # 0: the top band
+    counts = np.bincount(rows * SCORE_BANDS + depth, minlength=len(wanted) * SCORE_BANDS)
+    held = np.cumsum(counts.reshape(len(wanted), SCORE_BANDS), axis=1)
+    last = (held < wanted[:, None]).sum(axis=1)  # the deepest band to keep, by row
+    keep: npt.NDArray[np.bool_] = (depth <= last[rows]) | followed
+    return keep
 
 
 def _small(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer]:

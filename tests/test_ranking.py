@@ -432,3 +432,20 @@ def test_a_paper_using_the_topics_words_spread_out_is_picked_one_sharing_a_word_
     single = paper("2", "Landscape photography", "A camera study. " + FILLER)
     others = [paper(str(i), f"Quantum dots {i}", FILLER) for i in range(3, 30)]
     assert ids(sub, [spread, single, *others]) == ["1"]
+
+
+def test_a_digest_whose_best_candidates_were_sent_still_fills() -> None:
+    """Ranking keeps only a subscriber's best few candidates; when those were all sent before,
+    the digest is the one ranking with every candidate gives (the weaker ones fill it)."""
+    words = FILLER.split()
+    papers = [  # the keyword ever deeper in the abstract: ever weaker matches
+        paper(f"{i:02d}", f"Study {i}", " ".join([*words[: 4 * i], "grokking", *words]))
+        for i in range(40)
+    ]
+    sub = reader("grokking", max_papers=3)
+    rankings = rank_all(papers, [sub])
+    assert [s.paper.id for s in rankings.digest(sub, DAY).papers] == ["00", "01", "02"]
+    sent = frozenset(f"{i:02d}" for i in range(30))
+    digest = rankings.digest(sub, DAY, already_sent=sent)
+    assert [s.paper.id for s in digest.papers] == ["30", "31", "32"]
+    assert digest == build_digest(sub, DAY, papers, already_sent=sent)
