@@ -1072,16 +1072,18 @@ def _meaning_reasons(
     """The topics (not matched by keyword) and the example papers a paper is close to in meaning
     (cosine at least ``REASON_COSINE``), closest first; when nothing else explains the pick, the
     closest of them whatever its cosine."""
-    if explained and all(c[0] < REASON_COSINE for c in close):
-        return []  # the usual case: nothing to add, and no sorting to do
-    ranked = sorted(
-        (c for c in close if c[2].kind is ReasonKind.LIKE or c[2].label not in matched),
-        key=lambda c: (-c[0], -c[1]),
-    )
-    shown = [r for cosine, _, r in ranked if cosine >= REASON_COSINE]
-    if not shown and not explained and ranked:
-        shown = [ranked[0][2]]
-    return shown
+    shown = [
+        c
+        for c in close
+        if c[0] >= REASON_COSINE and (c[2].kind is ReasonKind.LIKE or c[2].label not in matched)
+    ]
+    if not shown:  # the usual case: nothing to add (or only the closest, unexplained)
+        if explained or not close:
+            return []
+        return [min(close, key=lambda c: (-c[0], -c[1]))[2]]  # nothing is matched then
+    if len(shown) > 1:
+        shown.sort(key=lambda c: (-c[0], -c[1]))
+    return [r for _, _, r in shown]
 
 
 @lru_cache(maxsize=65536)
