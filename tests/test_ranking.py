@@ -449,3 +449,20 @@ def test_a_run_on_an_empty_day_sends_nothing_and_exits_0(
     """``papermail run`` on a weekend: nothing to send, exit 0."""
     papers_server.days[DAY.isoformat()] = []
     assert main(["run", "--date", DAY.isoformat()], sleep=no_sleep) == 0
+
+
+def test_a_digest_whose_best_candidates_were_sent_still_fills() -> None:
+    """Ranking keeps only a subscriber's best few candidates; when those were all sent before,
+    the digest is the one ranking with every candidate gives (the weaker ones fill it)."""
+    words = FILLER.split()
+    papers = [  # the keyword ever deeper in the abstract: ever weaker matches
+        paper(f"{i:02d}", f"Study {i}", " ".join([*words[: 4 * i], "grokking", *words]))
+        for i in range(40)
+    ]
+    sub = reader("grokking", max_papers=3)
+    rankings = rank_all(papers, [sub])
+    assert [s.paper.id for s in rankings.digest(sub, DAY).papers] == ["00", "01", "02"]
+    sent = frozenset(f"{i:02d}" for i in range(30))
+    digest = rankings.digest(sub, DAY, already_sent=sent)
+    assert [s.paper.id for s in digest.papers] == ["30", "31", "32"]
+    assert digest == build_digest(sub, DAY, papers, already_sent=sent)
