@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,3 +210,22 @@ class FakeTime:
             monotonic=lambda: self.now,
             now=lambda: FAKE_START + timedelta(seconds=self.now),
         )
+
+
+def mount_tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs at ``where`` with ``options`` (``size=1m``, ``ro``), unmounted afterwards; the
+    test is skipped where mounting is impossible (not root, no mount permission)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

@@ -23,7 +23,15 @@ from pipeline.cli import FIRST_DAY, build_parser, main, progress_for
 from pipeline.clock import Clock
 from pipeline.models import DeliveryResult, DeliveryStatus, slug_of
 from pipeline.sources.sample import SAMPLE_DAY
-from tests.conftest import REPO, SUBSCRIBERS, PapersServer, SmtpServer, free_port, no_sleep
+from tests.conftest import (
+    REPO,
+    SUBSCRIBERS,
+    PapersServer,
+    SmtpServer,
+    free_port,
+    mount_tmpfs,
+    no_sleep,
+)
 from tests.rawsmtp import raw_smtp_server
 
 DAY = SAMPLE_DAY.isoformat()
@@ -365,22 +373,6 @@ def test_the_summary_shows_what_happened_not_zero_counters(
 
 
 # --- clean exits ---------------------------------------------------------------------------------
-
-
-def mount_tmpfs(where: Path, options: str) -> Iterator[Path]:
-    """A tmpfs at ``where`` with ``options``; the test is skipped where mounting is impossible."""
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 @pytest.fixture

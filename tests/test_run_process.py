@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.sources.archive import save_day
 from pipeline.sources.sample import SAMPLE_DAY
-from tests.conftest import free_port
+from tests.conftest import free_port, mount_tmpfs
 from tests.faults import Faults, FaultyServer, faulty_server, sample_day, write_subscribers
 
 DAY = SAMPLE_DAY.isoformat()
@@ -189,21 +189,8 @@ def test_a_signal_mid_run_sends_the_replies_in_flight_and_the_rerun_sends_exactl
 
 @contextmanager
 def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` at ``where``; the test is skipped where mounting is impossible."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a file system needs root")
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+    """A tmpfs of ``size`` at ``where`` (``conftest.mount_tmpfs``)."""
+    yield from mount_tmpfs(where, f"size={size}")
 
 
 def fill(directory: Path) -> None:
