@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 from hypothesis import given
@@ -310,21 +311,50 @@ def test_a_server_that_does_not_offer_starttls_or_auth_stops_the_run_as_a_settin
     assert not {state for state, _ in ledger(home).values()} & {"failed_permanent", "sent"}
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "535 5.7.8 bad credentials: {sent} {password}",  # the AUTH PLAIN blob, the password
+        "535-bad password hunter2\r\n535 S3cr3t/x@y rejected",  # split over lines
+        "535 5.7.8 bad creds pass={quoted}",  # URL-encoded
+        "535 5.7.8 bad creds pass={plus}",  # form-encoded
+    ],
+)
 def test_a_server_echoing_the_credentials_never_gets_them_into_output_ledger_or_report(
-    home: Path, raw: RawServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    home: Path,
+    raw: RawServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    reply: str,
 ) -> None:
-    """A server that answers AUTH by echoing what it was sent (the base64 blob) and the password:
-    papermail says AUTH was refused (78) and prints, stores and reports neither."""
-    password = "Sekr1t-Zebra-77"
+    """A server that answers AUTH by echoing what it was sent (the base64 blob, the password as
+    is, split over a multi-line reply, or URL-encoded): papermail says AUTH was refused (78) and
+    prints, stores and reports none of it."""
+    password = "hunter2 S3cr3t/x@y"
+    forms = {"quoted": quote(password, safe=""), "plus": quote_plus(password)}
     raw.extensions = ("AUTH PLAIN",)
-    raw.auth_reply = "535 5.7.8 bad credentials: {sent} " + password
+    raw.auth_reply = reply.replace("{password}", password).format_map({"sent": "{sent}", **forms})
     monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
     monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", password)
     assert run() == 78
     out, err = capsys.readouterr()
     blob = base64.b64encode(f"\0lab\0{password}".encode()).decode()
     stored = b"".join(p.read_bytes() for p in (home / "var").rglob("*") if p.is_file())
-    for secret in (password, blob):
+    for secret in (password, blob, *forms.values()):
         assert secret not in out + err
         assert secret.encode() not in stored
     assert "[redacted]" in out + err
+
+
+def test_a_temporary_auth_failure_is_unavailable_not_a_setting(
+    home: Path, raw: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """454 to AUTH is the server's temporary trouble, not wrong credentials: exit 69 (the next
+    run tries again), no MAIL sent, nobody's digest used up."""
+    raw.extensions = ("AUTH PLAIN",)
+    raw.auth_reply = "454 4.7.0 temporary authentication failure"
+    monkeypatch.setenv("PAPERMAIL_SMTP_USERNAME", "lab")
+    monkeypatch.setenv("PAPERMAIL_SMTP_PASSWORD", "Sekr1t-Zebra-77")
+    assert run() == 69
+    assert raw.mail_commands == 0
+    assert not {state for state, _ in ledger(home).values()} & {"failed_permanent", "sent"}

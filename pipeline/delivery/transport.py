@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote, quote_plus
 
 import aiosmtplib
 
@@ -171,6 +172,11 @@ class SmtpTransport:
                 await client.login(cfg.username, cfg.password or "")
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
+            if 400 <= exc.code < 500:  # 454: a temporary failure, not the credentials
+                raise RunFailure(
+                    f"{where} cannot authenticate for now: {self._why(exc)}",
+                    configuration=False,
+                ) from None
             raise RunFailure(
                 f"{where} refused AUTH for {cfg.username}: {self._why(exc)} "
                 "(check PAPERMAIL_SMTP_USERNAME and PAPERMAIL_SMTP_PASSWORD)",
@@ -340,9 +346,18 @@ def _reason(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
         if isinstance(exc, aiosmtplib.SMTPResponseException)
         else str(exc)
     )
+    return redact(text, secrets) or type(exc).__name__
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` on one line with every form of the secrets cut out, before and after the line is
+    joined (a reply may split a password across its lines)."""
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
-    return one_line(text) or type(exc).__name__
+    text = one_line(text)
+    for secret in secrets:
+        text = text.replace(one_line(secret), "[redacted]")
+    return text
 
 
 def _secret_forms(username: str | None, password: str | None) -> tuple[str, ...]:
@@ -352,7 +367,13 @@ def _secret_forms(username: str | None, password: str | None) -> tuple[str, ...]
         return ()
     user = username or ""
     blobs = (f"\0{user}\0{password}", f"{user}\0{password}", password)
-    forms = {password, *(base64.b64encode(b.encode()).decode() for b in blobs)}
+    forms = {
+        password,
+        quote(password, safe=""),
+        quote(password),
+        quote_plus(password),
+        *(base64.b64encode(b.encode()).decode() for b in blobs),
+    }
     return tuple(sorted(forms, key=len, reverse=True))
 
 
@@ -509,7 +530,7 @@ async def send_once(config: SmtpConfig, outgoing: Outgoing) -> str:
                 f"SMTP connection failed: {transport._why(exc)} (the server may "
                 "have accepted the message: look before sending again)"
             ) from None
-        return f"{reply.code} {one_line(reply.message)}"
+        return redact(f"{reply.code} {reply.message}", transport._secrets)
     finally:
         await transport.close()
 
