@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -49,15 +50,16 @@ def environment(home: Path, server: FaultyServer, readers: list[str]) -> dict[st
     return env
 
 
-def start(home: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start ``python -m pipeline run`` for the sample day."""
+def start(home: Path, env: dict[str, str], log: TextIO | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m pipeline run`` for the sample day (its stderr into ``log`` when given,
+    stdout then discarded; else both piped)."""
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", "run", "--date", DAY],
         cwd=home,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE if log is None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE if log is None else log,
         text=True,
     )
 
@@ -156,15 +158,7 @@ def test_a_signal_mid_run_sends_the_replies_in_flight_and_the_rerun_sends_exactl
         env = environment(home, server, readers)
         log = home / "first.log"
         with log.open("w") as stderr:
-            first = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "run", "--date", DAY],
-                cwd=home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                text=True,
-            )
+            first = start(home, env, stderr)
         processes.append(first)
         server.wait_until(lambda: len(server.held) == 4)
         first.send_signal(sig)
@@ -303,15 +297,7 @@ def test_sigterm_cuts_a_send_before_data_short_and_awaits_only_the_reply_to_data
         env = {**environment(home, server, readers), "PAPERMAIL_SMTP_TIMEOUT": "300"}
         log = home / "first.log"
         with log.open("w") as stderr:
-            first = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "run", "--date", DAY],
-                cwd=home,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                text=True,
-            )
+            first = start(home, env, stderr)
         processes.append(first)
         server.wait_until(lambda: server.held == [readers[1]] and server.attempts[readers[0]] == 1)
         first.send_signal(signal.SIGTERM)
