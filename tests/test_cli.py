@@ -28,6 +28,7 @@ from tests.conftest import (
     SUBSCRIBERS,
     PapersServer,
     SmtpServer,
+    fill_disk,
     free_port,
     mount_tmpfs,
     no_sleep,
@@ -409,20 +410,6 @@ def small_state(env: Path) -> Iterator[Path]:
     yield from mount_tmpfs(env / "small-state", "size=1m")
 
 
-def fill(directory: Path) -> None:
-    """Fill the file system under ``directory`` to the last byte."""
-    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (65536, 4096, 1):
-            try:
-                while os.write(fd, b"\0" * size):
-                    pass
-            except OSError:
-                continue
-    finally:
-        os.close(fd)
-
-
 def test_a_full_disk_exits_75_with_the_path_and_the_ledger_intact(
     small_state: Path,
     live: SmtpServer,
@@ -435,7 +422,7 @@ def test_a_full_disk_exits_75_with_the_path_and_the_ledger_intact(
     ledger = small_state / "ledger.sqlite3"
     assert main(["run", "--date", DAY, "--only", "ada@example.org"], sleep=no_sleep) == 0
     rows_before = sqlite3.connect(ledger).execute("select count(*) from digests").fetchone()
-    fill(small_state)
+    fill_disk(small_state)
     capsys.readouterr()
     assert main(["run", "--date", DAY], sleep=no_sleep) == 75
     err = capsys.readouterr().err
@@ -459,7 +446,7 @@ def test_a_full_disk_while_archiving_exits_75_with_the_path(
 ) -> None:
     """``fetch`` on a full disk: exit 75 naming the state directory, not an unexpected error."""
     monkeypatch.setenv("PAPERMAIL_STATE_DIR", str(small_state))
-    fill(small_state)
+    fill_disk(small_state)
     assert main(["fetch", "--date", DAY], sleep=no_sleep) == 75
     err = capsys.readouterr().err
     assert "no space left" in err

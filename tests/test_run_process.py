@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.sources.archive import save_day
 from pipeline.sources.sample import SAMPLE_DAY
-from tests.conftest import free_port, mount_tmpfs
+from tests.conftest import fill_disk, free_port, mount_tmpfs
 from tests.faults import Faults, FaultyServer, faulty_server, sample_day, write_subscribers
 
 DAY = SAMPLE_DAY.isoformat()
@@ -187,18 +187,6 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
     yield from mount_tmpfs(where, f"size={size}")
 
 
-def fill(directory: Path) -> None:
-    """Fill the file system under ``directory`` to the last byte (``directory/filler``)."""
-    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (65536, 4096, 1):
-            with suppress(OSError):
-                while os.write(fd, b"\0" * size):
-                    pass
-    finally:
-        os.close(fd)
-
-
 def test_a_disk_that_fills_mid_run_halts_75_and_the_rerun_repeats_only_the_in_flight(
     tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
@@ -220,7 +208,7 @@ def test_a_disk_that_fills_mid_run_halts_75_and_the_rerun_repeats_only_the_in_fl
         first = start(tmp_path, env)
         processes.append(first)
         server.wait_until(lambda: len(server.held) == 4)
-        fill(state)
+        fill_disk(state)
         server.gate.set()
         out, err = first.communicate(timeout=120)  # a hang fails here, not the whole suite
         assert first.returncode == 75, err
