@@ -92,8 +92,9 @@ MIN_RELEVANCE = 0.15
 MIN_LEXICAL = 0.15
 #: A paper picked by meaning names the topic (or example) it is this close to.
 REASON_COSINE = 0.4
-#: Subscribers whose candidates are worked out together: bounds the temporary arrays.
-CANDIDATE_ROWS = 8192
+#: Subscriber x paper cells scored together, as dense arrays: bounds the temporary arrays (a
+#: few of 8 bytes a cell) while keeping numpy's per-call overhead small.
+BLOCK_CELLS = 1 << 21
 #: A subscriber's candidates are cut to about this many times their ``max_papers`` before they
 #: are sorted (by score bands of 1 / ``SCORE_BANDS``; a followed author's papers always stay). A
 #: digest that runs out of them (its first ones sent already, or outside the days it covers)
@@ -456,6 +457,36 @@ class PaperIndex:
         ``keep_all`` keeps every candidate rather than the best few (``CANDIDATE_FACTOR``)."""
         if not self.papers:  # an empty day: nothing to be close to
             meaning = None
+        vectors = self.vectors(meaning) if meaning else None
+        asked = self._asked(subscribers, meaning, vectors)
+        width = max(len(self.papers), 1)
+        step = max(1, BLOCK_CELLS // width)
+        parts = [
+            self._candidate_rows(
+                subscribers[start : start + step],
+                asked.scores(start, start + step),
+                floor=MIN_RELEVANCE if meaning else MIN_LEXICAL,
+                keep_all=keep_all,
+            )
+            for start in range(0, len(subscribers), step)
+        ]
+        return Rankings(
+            index=self,
+            rows={s.email: i for i, s in enumerate(subscribers)},
+            subscribers=tuple(subscribers),
+            candidates=_Candidates.join(parts),
+            meaning=meaning,
+            vectors=vectors,
+        )
+
+    def _asked(
+        self,
+        subscribers: Sequence[Subscriber],
+        meaning: Meaning | None,
+        vectors: Vectors | None,
+    ) -> _Asked:
+        """What the subscribers ask of these papers, as sparse matrices (a row per subscriber)
+        beside the papers' side of each product."""
         phrase_ids: dict[Phrase, int] = {}
         topic_rows: list[int] = []
         topic_cols: list[int] = []
@@ -480,40 +511,32 @@ class PaperIndex:
                     author_cols.append(paper)
         shape = (len(subscribers), len(phrase_ids))
         hits = self._hit_matrix(list(phrase_ids))
-        weights = sparse.csr_matrix((topic_vals, (topic_rows, topic_cols)), shape=shape)
-        excludes = sparse.csr_matrix((np.ones(len(excl_rows)), (excl_rows, excl_cols)), shape=shape)
         authors = sparse.csr_matrix(
             (np.ones(len(author_rows)), (author_rows, author_cols)),
             shape=(len(subscribers), len(self.papers)),
         )
-        authors.data[:] = 1.0  # a paper by two followed authors counts once
-        relevance = sparse.csr_matrix(weights @ hits) + AUTHOR_SCORE * authors
-        excluded = sparse.csr_matrix(excludes @ (hits > 0).astype(np.float64))
-        vectors = self.vectors(meaning) if meaning else None
-        words = self._bm25(subscribers) if BM25_SHARE > 0 else None
-        fused = _fuse(relevance, self._semantic(subscribers, meaning, vectors), words)
-        floor = MIN_RELEVANCE if meaning else MIN_LEXICAL
-        return Rankings(
-            index=self,
-            rows={s.email: i for i, s in enumerate(subscribers)},
-            subscribers=tuple(subscribers),
-            candidates=self._candidates(
-                subscribers,
-                fused,
-                excluded,
-                authors,
-                _at_least(relevance, KEYWORD_FLOOR),
-                floor=floor,
-                keep_all=keep_all,
+        words, word_weights = self._bm25_query(subscribers) if BM25_SHARE > 0 else (None, None)
+        semantic = self._semantic(subscribers, meaning, vectors)
+        return _Asked(
+            keywords=sparse.csr_matrix((topic_vals, (topic_rows, topic_cols)), shape=shape),
+            hits=hits,
+            excludes=sparse.csr_matrix(
+                (np.ones(len(excl_rows)), (excl_rows, excl_cols)), shape=shape
             ),
-            meaning=meaning,
-            vectors=vectors,
+            present=sparse.csr_matrix((hits > 0).astype(np.float64)),
+            authors=authors,
+            words=words,
+            word_weights=word_weights,
+            queries=semantic[0] if semantic else None,
+            closeness=semantic[1] if semantic else None,
         )
 
-    def _bm25(self, subscribers: Sequence[Subscriber]) -> sparse.csr_matrix:
-        """Subscriber x paper: Okapi BM25 of the words of their topics (names and keywords, each
-        word as often as it is written, times the topic's weight) against each paper's title
-        and abstract, divided by the subscriber's best score (at least ``BM25_REFERENCE``)."""
+    def _bm25_query(
+        self, subscribers: Sequence[Subscriber]
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """Subscriber x word: the words of their topics (names and keywords, each word as often as
+        it is written, times the topic's weight), the query of Okapi BM25; and word x paper:
+        each word's BM25 weight in each paper's title and abstract."""
         rows: list[int] = []
         words: list[str] = []
         vals: list[float] = []
@@ -529,14 +552,7 @@ class PaperIndex:
         query = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(len(subscribers), len(word_ids)), dtype=np.float64
         )
-        matrix = self._word_matrix(list(word_ids))
-        blocks = [
-            _bm25_block(sparse.csr_matrix(query[start : start + CANDIDATE_ROWS] @ matrix))
-            for start in range(0, len(subscribers), CANDIDATE_ROWS)
-        ]
-        if not blocks:
-            return sparse.csr_matrix((0, len(self.papers)))
-        return sparse.csr_matrix(sparse.vstack(blocks))
+        return query, self._word_matrix(list(word_ids))
 
     def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """Word x paper: each word's BM25 weight in each paper's title and abstract."""
@@ -589,9 +605,10 @@ class PaperIndex:
         subscribers: Sequence[Subscriber],
         meaning: Meaning | None,
         vectors: Vectors | None,
-    ) -> sparse.csr_matrix | None:
-        """Subscriber x paper: the sum over their topics (times weight) and example papers of
-        how far the cosine is above ``SEMANTIC_FLOOR`` (0 below it, 1 at a cosine of 1)."""
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix] | None:
+        """Subscriber x query: the weights of their topics' and example papers' queries; and
+        query x paper: how far the cosine is above ``SEMANTIC_FLOOR`` (0 below it, 1 at a
+        cosine of 1). Their product is the semantic part of the score."""
         if meaning is None or vectors is None:
             return None
         query_ids: dict[str, int] = {}
@@ -621,72 +638,32 @@ class PaperIndex:
         weights = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(len(subscribers), len(queries)), dtype=np.float64
         )
-        return sparse.csr_matrix(weights @ _closeness(np.array(queries), vectors))
-
-    def _candidates(
-        self,
-        subscribers: Sequence[Subscriber],
-        relevance: sparse.csr_matrix,
-        excluded: sparse.csr_matrix,
-        followed: sparse.csr_matrix,
-        matched: sparse.csr_matrix,
-        *,
-        floor: float,
-        keep_all: bool,
-    ) -> _Candidates:
-        """Every subscriber's candidates, worked out for all of them at once (see ``_Candidates``),
-        ``CANDIDATE_ROWS`` subscribers at a time so the temporary arrays stay small."""
-        parts = [
-            self._candidate_rows(
-                subscribers[start : start + CANDIDATE_ROWS],
-                relevance[start : start + CANDIDATE_ROWS],
-                excluded[start : start + CANDIDATE_ROWS],
-                followed[start : start + CANDIDATE_ROWS],
-                matched[start : start + CANDIDATE_ROWS],
-                floor=floor,
-                keep_all=keep_all,
-            )
-            for start in range(0, len(subscribers), CANDIDATE_ROWS)
-        ] or [_Candidates.empty()]
-        counts = np.concatenate([np.diff(p.starts) for p in parts])
-        return _Candidates(
-            starts=np.concatenate(([0], np.cumsum(counts))),
-            papers=np.concatenate([p.papers for p in parts]),
-            scores=np.concatenate([p.scores for p in parts]),
-            followed=np.concatenate([p.followed for p in parts]),
-            cut=np.concatenate([p.cut for p in parts]),
-        )
+        return weights, _closeness(np.array(queries), vectors)
 
     def _candidate_rows(
         self,
         subscribers: Sequence[Subscriber],
-        relevance: sparse.csr_matrix,
-        excluded: sparse.csr_matrix,
-        followed: sparse.csr_matrix,
-        matched: sparse.csr_matrix,
+        scores: _Scores,
         *,
         floor: float,
         keep_all: bool,
     ) -> _Candidates:
-        """The candidates of these subscribers (the rows of these matrices).
+        """The candidates of these subscribers (the rows of ``scores``).
 
-        One entry per stored (subscriber, paper) score: the floor (which followed authors and
-        keyword matches of at least ``KEYWORD_FLOOR`` bypass),
-        ``exclude``, ``min_upvotes`` and categories decide whether it is kept; the kept ones are
+        A (subscriber, paper) is a candidate when its fused score reaches the floor, a followed
+        author wrote it or a keyword matches it with a relevance of at least ``KEYWORD_FLOOR``,
+        and neither ``exclude``, ``min_upvotes`` nor categories rule it out; the candidates are
         sorted by subscriber, then followed first, then by final score, then by id.
         """
-        rows, cols = _entries(relevance)
-        width = len(self.papers)
-        keys = rows * width + cols
-        by_followed = np.isin(keys, _keys(followed, width))
-        by_keyword = np.isin(keys, _keys(matched, width))
-        keep = (relevance.data >= floor) | by_followed | by_keyword
-        keep &= ~np.isin(keys, _keys(excluded, width))
+        keep = (scores.fused >= floor) | scores.followed | scores.matched
+        keep &= ~scores.excluded
         min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
-        keep &= self.upvotes[cols] >= min_upvotes[rows]
-        keep &= self._in_categories(rows, cols, subscribers)
-        rows, cols, by_followed = rows[keep], cols[keep], by_followed[keep]
-        final = relevance.data[keep] * self.nudge[cols]
+        keep &= self.upvotes[None, :] >= min_upvotes[:, None]
+        rows, cols = np.nonzero(keep)
+        in_categories = self._in_categories(rows, cols, subscribers)
+        rows, cols = rows[in_categories], cols[in_categories]
+        by_followed = scores.followed[rows, cols]
+        final = scores.fused[rows, cols] * self.nudge[cols]
         cut = np.zeros(len(subscribers), dtype=np.bool_)
         if not keep_all:
             wanted = np.array([s.max_papers for s in subscribers], dtype=np.int64)
@@ -853,6 +830,63 @@ def _window_start(
     return best[0] if best else None
 
 
+# --- scoring -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Scores:
+    """A block of subscribers x every paper, dense: the fused score and what bypasses or rules
+    out the floor."""
+
+    fused: FloatArray
+    followed: npt.NDArray[np.bool_]  # a followed author wrote the paper
+    matched: npt.NDArray[np.bool_]  # a keyword (or followed author) of relevance >= KEYWORD_FLOOR
+    excluded: npt.NDArray[np.bool_]  # an ``exclude`` term matches the paper
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What every subscriber asks of the papers, as sparse matrices with a row per subscriber,
+    beside the papers' side of each product; ``scores`` multiplies them out for a block of rows.
+
+    The products are turned dense a block at a time: the fused score sums three matrices that
+    share most of their entries (BM25's common words and the cosines reach most papers), which
+    dense arrays add far faster than sparse ones merge.
+    """
+
+    keywords: sparse.csr_matrix  # subscriber x phrase: the topic's weight
+    hits: sparse.csr_matrix  # phrase x paper: the phrase's score
+    excludes: sparse.csr_matrix  # subscriber x phrase: 1 for an ``exclude`` term
+    present: sparse.csr_matrix  # phrase x paper: 1 where the phrase matches
+    authors: sparse.csr_matrix  # subscriber x paper: 1 where a followed author wrote it
+    words: sparse.csr_matrix | None  # subscriber x word: the BM25 query
+    word_weights: sparse.csr_matrix | None  # word x paper: BM25 weights
+    queries: sparse.csr_matrix | None  # subscriber x query: topic weights, 1 for an example
+    closeness: sparse.csr_matrix | None  # query x paper: the cosine's share above the floor
+
+    def scores(self, start: int, stop: int) -> _Scores:
+        """The scores of rows ``start`` to ``stop``: the keyword relevance (with a followed
+        author's bonus) squashed into [0, 1) (half at ``LEXICAL_HALF``), mixed with BM25
+        (``BM25_SHARE``), then with the semantic closeness (``SEMANTIC_BLEND``) when there is
+        one."""
+        followed = self.authors[start:stop].toarray() > 0
+        relevance = (self.keywords[start:stop] @ self.hits).toarray() + AUTHOR_SCORE * followed
+        fused = relevance / (relevance + LEXICAL_HALF)
+        if self.words is not None and self.word_weights is not None:
+            bm25 = _bm25_shares((self.words[start:stop] @ self.word_weights).toarray())
+            fused = (1.0 - BM25_SHARE) * fused + BM25_SHARE * bm25
+        if self.queries is not None and self.closeness is not None:
+            semantic = (self.queries[start:stop] @ self.closeness).toarray()
+            fused = (1.0 - SEMANTIC_BLEND) * fused + SEMANTIC_BLEND * semantic
+        excluded = (self.excludes[start:stop] @ self.present).toarray() > 0
+        return _Scores(
+            fused=fused,
+            followed=followed,
+            matched=relevance >= KEYWORD_FLOOR,
+            excluded=excluded,
+        )
+
+
 # --- picking a digest -----------------------------------------------------------------------------
 
 
@@ -874,14 +908,15 @@ class _Candidates:
     cut: npt.NDArray[np.bool_]  # by row: whether weaker candidates were left out (``_best_few``)
 
     @classmethod
-    def empty(cls) -> _Candidates:
-        """No subscriber, no candidate."""
+    def join(cls, parts: Sequence[_Candidates]) -> _Candidates:
+        """The candidates of consecutive blocks of subscribers, as one."""
+        counts = np.concatenate([np.diff(p.starts) for p in parts] or [np.zeros(0, np.int64)])
         return cls(
-            np.zeros(1, dtype=np.int64),
-            np.zeros(0, dtype=np.int32),
-            np.zeros(0, dtype=np.float64),
-            np.zeros(0, dtype=np.bool_),
-            np.zeros(0, dtype=np.bool_),
+            starts=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+            papers=np.concatenate([p.papers for p in parts] or [np.zeros(0, np.int32)]),
+            scores=np.concatenate([p.scores for p in parts] or [np.zeros(0, np.float64)]),
+            followed=np.concatenate([p.followed for p in parts] or [np.zeros(0, np.bool_)]),
+            cut=np.concatenate([p.cut for p in parts] or [np.zeros(0, np.bool_)]),
         )
 
 
@@ -1095,24 +1130,15 @@ def _topic_words(topic: Topic) -> tuple[str, ...]:
     return tuple(s for text in texts for s in stems(text) if s not in _STOP_STEMS)
 
 
-def _bm25_block(scores: sparse.csr_matrix) -> sparse.csr_matrix:
+def _bm25_shares(scores: FloatArray) -> FloatArray:
     """BM25 scores divided by each row's best (at least ``BM25_REFERENCE``), without the shares
-    below ``BM25_KEEP``: a common word shared with most papers would otherwise store an entry
-    for nearly every (subscriber, paper)."""
+    below ``BM25_KEEP`` (they could not make a pick)."""
     if 0 in scores.shape:  # no papers (an empty day: a weekend) or no subscribers
-        return sparse.csr_matrix(scores.shape)
-    best = np.maximum(np.asarray(scores.max(axis=1).todense()).ravel(), BM25_REFERENCE)
-    scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
-    shares = sparse.csr_matrix(sparse.diags(scale) @ scores)
-    return _at_least(shares, BM25_KEEP) if BM25_KEEP > 0 else shares
-
-
-def _at_least(matrix: sparse.csr_matrix, value: float) -> sparse.csr_matrix:
-    """The entries of ``matrix`` that are at least ``value`` (a copy; the order kept)."""
-    kept = matrix.copy()
-    kept.data[kept.data < value] = 0.0
-    kept.eliminate_zeros()
-    return kept
+        return scores
+    best = np.maximum(scores.max(axis=1), BM25_REFERENCE)
+    shares: FloatArray = scores * (1.0 / best)[:, None]
+    shares[shares < BM25_KEEP] = 0.0
+    return shares
 
 
 def _dimensions(meaning: Meaning) -> int:
@@ -1127,28 +1153,12 @@ def _closeness(queries: npt.NDArray[np.float32], vectors: Vectors) -> sparse.csr
     if len(queries) == 0:
         return sparse.csr_matrix((0, len(vectors)))
     blocks = []
-    for start in range(0, len(queries), CANDIDATE_ROWS):
-        cosines = queries[start : start + CANDIDATE_ROWS] @ vectors.T
+    step = max(1, BLOCK_CELLS // max(len(vectors), 1))
+    for start in range(0, len(queries), step):
+        cosines = queries[start : start + step] @ vectors.T
         above = np.maximum(cosines - SEMANTIC_FLOOR, 0.0) / (1.0 - SEMANTIC_FLOOR)
         blocks.append(sparse.csr_matrix(above.astype(np.float64)))
     return sparse.csr_matrix(sparse.vstack(blocks))
-
-
-def _fuse(
-    relevance: sparse.csr_matrix,
-    semantic: sparse.csr_matrix | None,
-    words: sparse.csr_matrix | None = None,
-) -> sparse.csr_matrix:
-    """The fused score: the lexical relevance squashed into [0, 1) (half at ``LEXICAL_HALF``),
-    mixed with BM25 (``BM25_SHARE``), then with the semantic closeness by ``SEMANTIC_BLEND``; the
-    lexical part alone without it."""
-    lexical = relevance.copy()
-    lexical.data = lexical.data / (lexical.data + LEXICAL_HALF)
-    if words is not None:
-        lexical = sparse.csr_matrix((1.0 - BM25_SHARE) * lexical + BM25_SHARE * words)
-    if semantic is None:
-        return lexical
-    return sparse.csr_matrix((1.0 - SEMANTIC_BLEND) * lexical + SEMANTIC_BLEND * semantic)
 
 
 def _digest_order(
@@ -1190,20 +1200,6 @@ def _small(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer]:
     """Non-negative integers in the smallest unsigned type that holds them."""
     top = int(values.max()) if len(values) else 0
     return values.astype(np.min_scalar_type(top))
-
-
-def _entries(
-    matrix: sparse.csr_matrix,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The row and column of every stored entry of a CSR matrix, in storage order."""
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    return rows, matrix.indices.astype(np.int64)
-
-
-def _keys(matrix: sparse.csr_matrix, width: int) -> npt.NDArray[np.int64]:
-    """One number per stored entry of a CSR matrix with ``width`` columns: row * width + column."""
-    rows, cols = _entries(matrix)
-    return rows * width + cols
 
 
 def rank_all(
