@@ -101,6 +101,8 @@ BLOCK_CELLS = 1 << 21
 #: ranks its subscriber again without the cut.
 CANDIDATE_FACTOR = 3
 SCORE_BANDS = 64
+#: (topic, paper) reasons kept for the subscribers who share the topic: bounds their memory.
+REASON_CACHE = 1 << 20
 POPULARITY_NUDGE = 0.05  # popularity reorders only papers within 5 % of each other's relevance
 
 Phrase = tuple[str, ...]
@@ -475,6 +477,7 @@ class PaperIndex:
             rows={s.email: i for i, s in enumerate(subscribers)},
             subscribers=tuple(subscribers),
             candidates=_Candidates.join(parts),
+            asked=asked,
             meaning=meaning,
             vectors=vectors,
         )
@@ -485,74 +488,74 @@ class PaperIndex:
         meaning: Meaning | None,
         vectors: Vectors | None,
     ) -> _Asked:
-        """What the subscribers ask of these papers, as sparse matrices (a row per subscriber)
-        beside the papers' side of each product."""
-        phrase_ids: dict[Phrase, int] = {}
-        topic_rows: list[int] = []
-        topic_cols: list[int] = []
-        topic_vals: list[float] = []
-        excl_rows: list[int] = []
-        excl_cols: list[int] = []
-        author_rows: list[int] = []
-        author_cols: list[int] = []
-        for row, subscriber in enumerate(subscribers):
-            for topic in subscriber.topics:
-                for keyword in topic.keywords:
-                    col = phrase_ids.setdefault(phrase_of(keyword), len(phrase_ids))
-                    topic_rows.append(row)
-                    topic_cols.append(col)
-                    topic_vals.append(topic.weight)
-            for term in subscriber.exclude:
-                excl_rows.append(row)
-                excl_cols.append(phrase_ids.setdefault(phrase_of(term), len(phrase_ids)))
-            for author in subscriber.authors:
-                for paper in sorted(self.papers_by(author)):
-                    author_rows.append(row)
-                    author_cols.append(paper)
-        shape = (len(subscribers), len(phrase_ids))
-        hits = self._hit_matrix(list(phrase_ids))
-        authors = sparse.csr_matrix(
-            (np.ones(len(author_rows)), (author_rows, author_cols)),
-            shape=(len(subscribers), len(self.papers)),
+        """What the subscribers ask of these papers: each distinct topic scored once against
+        every paper (keywords, BM25, meaning), and a row per subscriber that sums its topics,
+        beside its followed authors, exclusions and example papers, as sparse matrices.
+
+        Distinct topics, phrases and words are numbered in sorted order, so that a subscriber's
+        sums run in the same order whether ranked alone or with others."""
+        topics = tuple(
+            sorted(dict.fromkeys(t for s in subscribers for t in s.topics), key=_topic_key)
         )
-        words, word_weights = self._bm25_query(subscribers) if BM25_SHARE > 0 else (None, None)
-        semantic = self._semantic(subscribers, meaning, vectors)
+        topic_ids = {t: i for i, t in enumerate(topics)}
+        shape = (len(subscribers), len(self.papers))
+        rows = _Rows()
+        for row, subscriber in enumerate(subscribers):
+            rows.add(row, subscriber, topic_ids, self)
+        excludes = sorted({phrase for _, phrase in rows.excludes})
+        exclude_ids = {phrase: i for i, phrase in enumerate(excludes)}
+        by_topic = rows.matrix(rows.topics, (len(subscribers), len(topics)))
+        phrases = sorted({phrase_of(k) for t in topics for k in t.keywords})
+        phrase_ids = {phrase: i for i, phrase in enumerate(phrases)}
+        keyword_rows, keyword_cols, keyword_vals = [], [], []
+        for i, topic in enumerate(topics):
+            for keyword in topic.keywords:
+                keyword_rows.append(i)
+                keyword_cols.append(phrase_ids[phrase_of(keyword)])
+                keyword_vals.append(topic.weight)
+        keywords = sparse.csr_matrix(
+            (keyword_vals, (keyword_rows, keyword_cols)), shape=(len(topics), len(phrases))
+        )
+        authors = rows.matrix(rows.authors, shape)
+        authors.data[:] = 1.0  # a paper by two followed authors counts once
+        semantic = self._semantic(topics, rows, meaning, vectors)
         return _Asked(
-            keywords=sparse.csr_matrix((topic_vals, (topic_rows, topic_cols)), shape=shape),
-            hits=hits,
-            excludes=sparse.csr_matrix(
-                (np.ones(len(excl_rows)), (excl_rows, excl_cols)), shape=shape
+            topics=topics,
+            topic_rows=by_topic,
+            topic_starts=np.searchsorted(
+                np.array([r for r, _ in rows.topics], dtype=np.int64),
+                np.arange(len(subscribers) + 1),
             ),
-            present=sparse.csr_matrix((hits > 0).astype(np.float64)),
+            topic_ids=np.array([t for _, t in rows.topics], dtype=np.int64),
+            relevance=sparse.csr_matrix(keywords @ self._hit_matrix(phrases)),
+            bm25=self._bm25(topics) if BM25_SHARE > 0 else None,
+            excludes=rows.matrix(
+                [(r, exclude_ids[phrase]) for r, phrase in rows.excludes],
+                (len(subscribers), len(excludes)),
+            ),
+            present=sparse.csr_matrix((self._hit_matrix(excludes) > 0).astype(np.float64)),
             authors=authors,
-            words=words,
-            word_weights=word_weights,
-            queries=semantic[0] if semantic else None,
-            closeness=semantic[1] if semantic else None,
+            semantic=semantic,
         )
 
-    def _bm25_query(
-        self, subscribers: Sequence[Subscriber]
-    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        """Subscriber x word: the words of their topics (names and keywords, each word as often as
-        it is written, times the topic's weight), the query of Okapi BM25; and word x paper:
-        each word's BM25 weight in each paper's title and abstract."""
+    def _bm25(self, topics: Sequence[Topic]) -> sparse.csr_matrix:
+        """Topic x paper: Okapi BM25 of the words of each topic (its name and keywords, each word
+        as often as it is written, times the topic's weight) against each paper's title and
+        abstract."""
         rows: list[int] = []
         words: list[str] = []
         vals: list[float] = []
-        for row, subscriber in enumerate(subscribers):
-            for topic in subscriber.topics:
-                found = _topic_words(topic)
-                rows.extend([row] * len(found))
-                words.extend(found)
-                vals.extend([topic.weight] * len(found))
-        # words in sorted order: a row's sums then run in the same order ranked alone or not
+        for row, topic in enumerate(topics):
+            found = _topic_words(topic)
+            rows.extend([row] * len(found))
+            words.extend(found)
+            vals.extend([topic.weight] * len(found))
         word_ids = {w: i for i, w in enumerate(sorted(set(words)))}
         cols = [word_ids[w] for w in words]
         query = sparse.csr_matrix(
-            (vals, (rows, cols)), shape=(len(subscribers), len(word_ids)), dtype=np.float64
+            (vals, (rows, cols)), shape=(len(topics), len(word_ids)), dtype=np.float64
         )
-        return query, self._word_matrix(list(word_ids))
+        return sparse.csr_matrix(query @ self._word_matrix(list(word_ids)))
 
     def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """Word x paper: each word's BM25 weight in each paper's title and abstract."""
@@ -602,43 +605,57 @@ class PaperIndex:
 
     def _semantic(
         self,
-        subscribers: Sequence[Subscriber],
+        topics: Sequence[Topic],
+        rows: _Rows,
         meaning: Meaning | None,
         vectors: Vectors | None,
-    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix] | None:
-        """Subscriber x query: the weights of their topics' and example papers' queries; and
-        query x paper: how far the cosine is above ``SEMANTIC_FLOOR`` (0 below it, 1 at a
-        cosine of 1). Their product is the semantic part of the score."""
+    ) -> _Semantic | None:
+        """The topics' and example papers' query vectors and how close each is to each paper."""
         if meaning is None or vectors is None:
             return None
-        query_ids: dict[str, int] = {}
         queries: list[Vector] = []
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-
-        def column(key: str, vector: Vector) -> int:
-            if key not in query_ids:
-                query_ids[key] = len(queries)
+        reasons: list[Reason] = []
+        query_of: list[int] = []
+        texts: dict[str, int] = {}
+        for topic in topics:
+            vector = meaning.queries.get(text := topic_query(topic))
+            if vector is None:
+                query_of.append(-1)
+                continue
+            if text not in texts:  # the same text: the same name, so the same reason
+                texts[text] = len(queries)
                 queries.append(vector)
-            return query_ids[key]
-
-        for row, subscriber in enumerate(subscribers):
-            for topic in subscriber.topics:
-                text = topic_query(topic)
-                if (vector := meaning.queries.get(text)) is not None:
-                    rows.append(row)
-                    cols.append(column("t:" + text, vector))
-                    vals.append(topic.weight)
-            for pid in subscriber.like:
-                if (example := meaning.examples.get(pid)) is not None:
-                    rows.append(row)
-                    cols.append(column("x:" + pid, example.vector))
-                    vals.append(1.0)
+                reasons.append(Reason(ReasonKind.SEMANTIC, topic.name))
+            query_of.append(texts[text])
+        examples = sorted({pid for _, pid in rows.liked if pid in meaning.examples})
+        example_of = {pid: len(queries) + i for i, pid in enumerate(examples)}
+        for pid in examples:
+            example = meaning.examples[pid]
+            queries.append(example.vector)
+            reasons.append(Reason(ReasonKind.LIKE, pid, (example.title,)))
+        stacked = np.array(queries, dtype=np.float32).reshape(len(queries), -1)
+        closeness, near = _closeness(stacked, vectors)
         weights = sparse.csr_matrix(
-            (vals, (rows, cols)), shape=(len(subscribers), len(queries)), dtype=np.float64
+            (
+                [t.weight for t, q in zip(topics, query_of, strict=True) if q >= 0],
+                (
+                    [i for i, q in enumerate(query_of) if q >= 0],
+                    [q for q in query_of if q >= 0],
+                ),
+            ),
+            shape=(len(topics), len(queries)),
         )
-        return weights, _closeness(np.array(queries), vectors)
+        liked = [(row, example_of[pid]) for row, pid in rows.liked if pid in example_of]
+        return _Semantic(
+            queries=stacked,
+            reasons=tuple(reasons),
+            query_of=tuple(query_of),
+            example_of=example_of,
+            by_topic=sparse.csr_matrix(weights @ closeness),
+            examples=rows.matrix(liked, (rows.count, len(queries))),
+            closeness=closeness,
+            near=near,
+        )
 
     def _candidate_rows(
         self,
@@ -844,39 +861,96 @@ class _Scores:
     excluded: npt.NDArray[np.bool_]  # an ``exclude`` term matches the paper
 
 
+class _Rows:
+    """The subscribers' side of ``PaperIndex._asked``, gathered in one pass: (row, column) pairs
+    of what each subscriber wrote."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.topics: list[tuple[int, int]] = []  # (row, topic id), in the subscriber's order
+        self.authors: list[tuple[int, int]] = []  # (row, paper position)
+        self.excludes: list[tuple[int, Phrase]] = []
+        self.liked: list[tuple[int, str]] = []
+
+    def add(
+        self, row: int, subscriber: Subscriber, topic_ids: Mapping[Topic, int], index: PaperIndex
+    ) -> None:
+        """One subscriber's row."""
+        self.count += 1
+        self.topics.extend((row, topic_ids[t]) for t in subscriber.topics)
+        self.excludes.extend((row, phrase_of(term)) for term in subscriber.exclude)
+        for author in subscriber.authors:
+            self.authors.extend((row, paper) for paper in sorted(index.papers_by(author)))
+        self.liked.extend((row, pid) for pid in subscriber.like)
+
+    @staticmethod
+    def matrix(pairs: Sequence[tuple[int, int]], shape: tuple[int, int]) -> sparse.csr_matrix:
+        """1 at each (row, column) of ``pairs`` (a pair written twice counts twice)."""
+        rows = [r for r, _ in pairs]
+        cols = [c for _, c in pairs]
+        return sparse.csr_matrix((np.ones(len(pairs)), (rows, cols)), shape=shape, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class _Semantic:
+    """The queries of meaning (the topics' distinct texts, then the example papers) as unit
+    vectors, what each can give as a reason, and how close each is to each paper."""
+
+    queries: Vectors
+    reasons: tuple[Reason, ...]  # by query: "close to <topic>" or "like <id>: <title>"
+    query_of: tuple[int, ...]  # topic id → its query (-1: no vector)
+    example_of: Mapping[str, int]  # example paper id → its query
+    by_topic: sparse.csr_matrix  # topic x paper: weight * closeness
+    examples: sparse.csr_matrix  # subscriber x query: 1 for each example paper they like
+    closeness: sparse.csr_matrix  # query x paper: the cosine's share above ``SEMANTIC_FLOOR``
+    near: sparse.csr_matrix  # query x paper: the cosines of at least ``REASON_COSINE``
+
+
 @dataclass(frozen=True, slots=True)
 class _Asked:
-    """What every subscriber asks of the papers, as sparse matrices with a row per subscriber,
-    beside the papers' side of each product; ``scores`` multiplies them out for a block of rows.
+    """What the subscribers ask of the papers: each distinct topic's scores against every
+    paper, and a row per subscriber that sums its topics, beside its followed authors and
+    exclusions; ``scores`` multiplies them out for a block of rows.
 
     The products are turned dense a block at a time: the fused score sums three matrices that
     share most of their entries (BM25's common words and the cosines reach most papers), which
     dense arrays add far faster than sparse ones merge.
     """
 
-    keywords: sparse.csr_matrix  # subscriber x phrase: the topic's weight
-    hits: sparse.csr_matrix  # phrase x paper: the phrase's score
-    excludes: sparse.csr_matrix  # subscriber x phrase: 1 for an ``exclude`` term
-    present: sparse.csr_matrix  # phrase x paper: 1 where the phrase matches
+    topics: tuple[Topic, ...]  # the distinct topics, by id
+    topic_rows: sparse.csr_matrix  # subscriber x topic: how often they wrote it
+    topic_starts: npt.NDArray[np.int64]  # row → where its topic ids start in ``topic_ids``
+    topic_ids: npt.NDArray[np.int64]  # each row's topic ids, in the order it wrote them
+    relevance: sparse.csr_matrix  # topic x paper: weight * sum of its keywords' scores
+    bm25: sparse.csr_matrix | None  # topic x paper: Okapi BM25 of its words
+    excludes: sparse.csr_matrix  # subscriber x exclusion phrase
+    present: sparse.csr_matrix  # exclusion phrase x paper: 1 where it matches
     authors: sparse.csr_matrix  # subscriber x paper: 1 where a followed author wrote it
-    words: sparse.csr_matrix | None  # subscriber x word: the BM25 query
-    word_weights: sparse.csr_matrix | None  # word x paper: BM25 weights
-    queries: sparse.csr_matrix | None  # subscriber x query: topic weights, 1 for an example
-    closeness: sparse.csr_matrix | None  # query x paper: the cosine's share above the floor
+    semantic: _Semantic | None
+
+    def row_topics(self, row: int) -> list[int]:
+        """The topic ids of a row, in the order its subscriber wrote them."""
+        start, stop = self.topic_starts[row], self.topic_starts[row + 1]
+        ids: list[int] = self.topic_ids[start:stop].tolist()
+        return ids
 
     def scores(self, start: int, stop: int) -> _Scores:
         """The scores of rows ``start`` to ``stop``: the keyword relevance (with a followed
         author's bonus) squashed into [0, 1) (half at ``LEXICAL_HALF``), mixed with BM25
         (``BM25_SHARE``), then with the semantic closeness (``SEMANTIC_BLEND``) when there is
         one."""
+        topics = self.topic_rows[start:stop]
         followed = self.authors[start:stop].toarray() > 0
-        relevance = (self.keywords[start:stop] @ self.hits).toarray() + AUTHOR_SCORE * followed
+        relevance = (topics @ self.relevance).toarray() + AUTHOR_SCORE * followed
         fused = relevance / (relevance + LEXICAL_HALF)
-        if self.words is not None and self.word_weights is not None:
-            bm25 = _bm25_shares((self.words[start:stop] @ self.word_weights).toarray())
+        if self.bm25 is not None:
+            bm25 = _bm25_shares((topics @ self.bm25).toarray())
             fused = (1.0 - BM25_SHARE) * fused + BM25_SHARE * bm25
-        if self.queries is not None and self.closeness is not None:
-            semantic = (self.queries[start:stop] @ self.closeness).toarray()
+        if self.semantic is not None:
+            semantic = (topics @ self.semantic.by_topic).toarray()
+            examples = self.semantic.examples[start:stop]
+            if examples.nnz:
+                semantic += (examples @ self.semantic.closeness).toarray()
             fused = (1.0 - SEMANTIC_BLEND) * fused + SEMANTIC_BLEND * semantic
         excluded = (self.excludes[start:stop] @ self.present).toarray() > 0
         return _Scores(
@@ -920,6 +994,25 @@ class _Candidates:
         )
 
 
+class _Queries:
+    """One digest's queries of meaning, gathered as it is picked (see ``Rankings._queries``)."""
+
+    def __init__(self, semantic: _Semantic, papers: Vectors) -> None:
+        self.semantic = semantic
+        self.papers = papers  # the papers' unit vectors, by position
+        self.ids: list[int] = []  # rows of ``_Semantic.queries``
+        self.near: list[dict[int, float]] = []  # paper → cosine, where at least REASON_COSINE
+        self.orders: list[int] = []  # minus the place among the topics or the example papers
+        self.reasons: list[Reason] = []
+
+    def add(self, query: int, near: dict[int, float], order: int, reason: Reason) -> None:
+        """One more query."""
+        self.ids.append(query)
+        self.near.append(near)
+        self.orders.append(order)
+        self.reasons.append(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Rankings:
     """Every ranked subscriber's candidate papers, in order; ``digest`` picks one's papers."""
@@ -928,13 +1021,14 @@ class Rankings:
     rows: Mapping[str, int]
     subscribers: tuple[Subscriber, ...]  # by row
     candidates: _Candidates
+    asked: _Asked
     meaning: Meaning | None = None
     vectors: Vectors | None = None  # the papers' unit vectors, by position, with ``meaning``
-    #: (topics, example ids) → the reasons they could give and their vectors: subscribers share.
-    _queries: dict[
-        tuple[tuple[Topic, ...], tuple[str, ...]],
-        tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]],
-    ] = field(default_factory=dict)
+    #: topic id * papers + paper → (sort key, reason) the topic gives the paper, or None:
+    #: subscribers share topics, so each (topic, paper) is explained once.
+    _topic_reasons: dict[int, tuple[float, Reason] | None] = field(default_factory=dict)
+    _keyword_hits: dict[int, list[_KeywordHits]] = field(default_factory=dict)
+    _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Semantic.near`` by row
 
     def digest(
         self,
@@ -961,70 +1055,65 @@ class Rankings:
                 subscriber, day, already_sent=already_sent, among=among, meaning=self.meaning
             )
         papers = self.index.papers
-        topic_hits = self._topic_hits(subscriber) if picked else []
-        close = self._closeness(subscriber, [i for i, _, _ in picked])
+        topics = self.asked.row_topics(row)
+        queries = self._queries(subscriber, topics) if picked else None
         return Digest(
             subscriber=subscriber,
             day=day,
             papers=tuple(
-                ScoredPaper(
-                    papers[i],
-                    score,
-                    self._reasons(subscriber, i, by_followed, topic_hits, close.get(i, [])),
-                )
-                for i, score, by_followed in picked
+                ScoredPaper(papers[i], score, self._reasons(subscriber, topics, queries, i, by))
+                for i, score, by in picked
             ),
         )
 
-    def _closeness(
-        self, subscriber: Subscriber, picked: list[int]
-    ) -> dict[int, list[tuple[float, int, Reason]]]:
-        """For each picked paper, (cosine, order, reason) of the subscriber's topics and example
-        papers that reach ``REASON_COSINE``, or of only the closest when none does: one matrix
-        product a digest."""
-        if self.meaning is None or self.vectors is None or not picked:
-            return {}
-        key = (subscriber.topics, subscriber.like)
-        if key not in self._queries:
-            self._queries[key] = self._meaning_queries(subscriber, self.meaning)
-        reasons, queries = self._queries[key]
-        if not reasons:
-            return {}
-        cosines = self.vectors[picked] @ queries.T  # picked paper x query
-        out: dict[int, list[tuple[float, int, Reason]]] = {}
-        papers, ks = np.nonzero(cosines >= REASON_COSINE)
-        for j, k, cosine in zip(
-            papers.tolist(), ks.tolist(), cosines[papers, ks].tolist(), strict=True
-        ):
-            out.setdefault(picked[j], []).append((cosine, *reasons[k]))
-        for j, k, cosine in zip(
-            range(len(picked)),
-            cosines.argmax(axis=1).tolist(),
-            cosines.max(axis=1).tolist(),
-            strict=True,
-        ):
-            if cosine < REASON_COSINE:  # only the closest can be shown (when nothing else does)
-                out[picked[j]] = [(cosine, *reasons[k])]
-        return out
-
-    @staticmethod
-    def _meaning_queries(
-        subscriber: Subscriber, meaning: Meaning
-    ) -> tuple[list[tuple[int, Reason]], npt.NDArray[np.float32]]:
-        """The reasons a subscriber's topics and example papers can give, and their vectors."""
-        reasons: list[tuple[int, Reason]] = []
-        vectors: list[Vector] = []
-        for order, topic in enumerate(subscriber.topics):
-            query = meaning.queries.get(topic_query(topic))
-            if query is not None:
-                reasons.append((-order, Reason(ReasonKind.SEMANTIC, topic.name)))
-                vectors.append(query)
+    def _queries(self, subscriber: Subscriber, topics: Sequence[int]) -> _Queries | None:
+        """A subscriber's queries of meaning (their topics', then their example papers'): each
+        one's cosines of at least ``REASON_COSINE`` by paper, its order and its reason."""
+        semantic = self.asked.semantic
+        if semantic is None or self.vectors is None:
+            return None
+        found = _Queries(semantic, self.vectors)
+        for order, topic in enumerate(topics):
+            if (query := semantic.query_of[topic]) >= 0:
+                found.add(query, self._near_of(semantic, query), -order, semantic.reasons[query])
         for order, pid in enumerate(subscriber.like):
-            example = meaning.examples.get(pid)
-            if example is not None:
-                reasons.append((-order, Reason(ReasonKind.LIKE, pid, (example.title,))))
-                vectors.append(example.vector)
-        return reasons, np.array(vectors, dtype=np.float32)
+            if (query := semantic.example_of.get(pid, -1)) >= 0:
+                found.add(query, self._near_of(semantic, query), -order, semantic.reasons[query])
+        return found if found.ids else None
+
+    def _near_of(self, semantic: _Semantic, query: int) -> dict[int, float]:
+        """Paper position → cosine, for the papers at least ``REASON_COSINE`` close to a query."""
+        found = self._near.get(query)
+        if found is None:
+            near = semantic.near
+            start, stop = near.indptr[query], near.indptr[query + 1]
+            papers, cosines = near.indices[start:stop].tolist(), near.data[start:stop].tolist()
+            found = dict(zip(papers, cosines, strict=True))
+            self._near[query] = found
+        return found
+
+    def _meaning_reasons(
+        self, queries: _Queries, paper: int, matched: set[str], *, explained: bool
+    ) -> list[Reason]:
+        """The topics (not matched by keyword) and the example papers a paper is close to in
+        meaning (cosine at least ``REASON_COSINE``), closest first; when nothing else explains
+        the pick, the closest of them whatever its cosine."""
+        shown = [
+            (cosine, order, reason)
+            for near, order, reason in zip(
+                queries.near, queries.orders, queries.reasons, strict=True
+            )
+            if (cosine := near.get(paper)) is not None
+            and (reason.kind is ReasonKind.LIKE or reason.label not in matched)
+        ]
+        if not shown:  # the usual case: nothing to add (or only the closest, unexplained)
+            if explained:
+                return []
+            cosines = queries.semantic.queries[queries.ids] @ queries.papers[paper]
+            return [queries.reasons[int(np.argmax(cosines))]]
+        if len(shown) > 1:
+            shown.sort(key=lambda c: (-c[0], -c[1]))
+        return [r for _, _, r in shown]
 
     def _pick(
         self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
@@ -1056,22 +1145,13 @@ class Rankings:
         picked.sort(key=lambda p: (-p[1], tie[p[0]]))
         return picked
 
-    def _topic_hits(self, subscriber: Subscriber) -> list[tuple[Topic, list[_KeywordHits]]]:
-        """Each topic with its distinct keywords and the papers each matches, with its score in
-        each: looked up once a digest rather than once a paper."""
-        index = self.index
-        return [
-            (topic, [(k, index.phrase_scores(k)) for k in dict.fromkeys(topic.keywords)])
-            for topic in subscriber.topics
-        ]
-
     def _reasons(
         self,
         subscriber: Subscriber,
+        topics: Sequence[int],
+        queries: _Queries | None,
         paper: int,
         followed: bool,
-        topic_hits: Sequence[tuple[Topic, Sequence[_KeywordHits]]],
-        close: Sequence[tuple[float, int, Reason]],
     ) -> tuple[Reason, ...]:
         """Why ``paper`` was picked: the followed authors, then topics by their contribution,
         then what it is close to in meaning."""
@@ -1083,44 +1163,49 @@ class Rankings:
                 if paper in self.index.papers_by(author)
             )
         scored_topics: list[tuple[float, int, Reason]] = []
-        for order, (topic, hits) in enumerate(topic_hits):
-            terms: list[str] = []
-            total = 0.0
-            for keyword, by_paper in hits:
-                score = by_paper.get(paper, 0.0)
-                if score > 0:
-                    terms.append(keyword)
-                    total += score
-            if terms:
-                reason = Reason(ReasonKind.TOPIC, topic.name, tuple(terms))
-                scored_topics.append((-total * topic.weight, order, reason))
+        for order, topic in enumerate(topics):
+            if (found := self._topic_reason(topic, paper)) is not None:
+                scored_topics.append((found[0], order, found[1]))
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
-        if close:
+        if queries is not None:
             matched = {r.label for _, _, r in scored_topics}
-            reasons.extend(_meaning_reasons(close, matched, explained=bool(reasons)))
+            reasons.extend(self._meaning_reasons(queries, paper, matched, explained=bool(reasons)))
         return tuple(reasons)
 
+    def _topic_reason(self, topic_id: int, paper: int) -> tuple[float, Reason] | None:
+        """The reason a topic gives a paper (its name and the keywords that match), with the key
+        reasons are sorted by (its contribution, negated), or None when no keyword matches."""
+        key = topic_id * len(self.index.papers) + paper
+        cache = self._topic_reasons
+        if key in cache:
+            return cache[key]
+        if len(cache) >= REASON_CACHE:  # subscribers who share few topics: keep memory bounded
+            cache.clear()
+        hits = self._keyword_hits.get(topic_id)
+        topic = self.asked.topics[topic_id]
+        if hits is None:
+            index = self.index
+            hits = [(k, index.phrase_scores(k)) for k in dict.fromkeys(topic.keywords)]
+            self._keyword_hits[topic_id] = hits
+        terms: list[str] = []
+        total = 0.0
+        for keyword, by_paper in hits:
+            score = by_paper.get(paper, 0.0)
+            if score > 0:
+                terms.append(keyword)
+                total += score
+        found = None
+        if terms:
+            found = (-total * topic.weight, Reason(ReasonKind.TOPIC, topic.name, tuple(terms)))
+        cache[key] = found
+        return found
 
-def _meaning_reasons(
-    close: Sequence[tuple[float, int, Reason]], matched: set[str], *, explained: bool
-) -> list[Reason]:
-    """The topics (not matched by keyword) and the example papers a paper is close to in meaning
-    (cosine at least ``REASON_COSINE``), closest first; when nothing else explains the pick, the
-    closest of them whatever its cosine."""
-    shown = [
-        c
-        for c in close
-        if c[0] >= REASON_COSINE and (c[2].kind is ReasonKind.LIKE or c[2].label not in matched)
-    ]
-    if not shown:  # the usual case: nothing to add (or only the closest, unexplained)
-        if explained or not close:
-            return []
-        return [min(close, key=lambda c: (-c[0], -c[1]))[2]]  # nothing is matched then
-    if len(shown) > 1:
-        shown.sort(key=lambda c: (-c[0], -c[1]))
-    return [r for _, _, r in shown]
+
+def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
+    """A topic's place in the order distinct topics are numbered in."""
+    return topic.name, topic.keywords, topic.weight
 
 
 @lru_cache(maxsize=65536)
@@ -1147,18 +1232,27 @@ def _dimensions(meaning: Meaning) -> int:
     return 1
 
 
-def _closeness(queries: npt.NDArray[np.float32], vectors: Vectors) -> sparse.csr_matrix:
-    """Query x paper: (cosine - ``SEMANTIC_FLOOR``) / (1 - ``SEMANTIC_FLOOR``) where positive,
-    computed a block of queries at a time and kept sparse."""
+def _closeness(
+    queries: npt.NDArray[np.float32], vectors: Vectors
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Query x paper: (cosine - ``SEMANTIC_FLOOR``) / (1 - ``SEMANTIC_FLOOR``) where positive, for
+    scoring; and the cosines that reach ``REASON_COSINE``, for reasons. Computed a block of
+    queries at a time and kept sparse."""
     if len(queries) == 0:
-        return sparse.csr_matrix((0, len(vectors)))
-    blocks = []
+        empty = sparse.csr_matrix((0, len(vectors)))
+        return empty, sparse.csr_matrix(empty, dtype=np.float32)
+    above_blocks = []
+    near_blocks = []
     step = max(1, BLOCK_CELLS // max(len(vectors), 1))
     for start in range(0, len(queries), step):
         cosines = queries[start : start + step] @ vectors.T
         above = np.maximum(cosines - SEMANTIC_FLOOR, 0.0) / (1.0 - SEMANTIC_FLOOR)
-        blocks.append(sparse.csr_matrix(above.astype(np.float64)))
-    return sparse.csr_matrix(sparse.vstack(blocks))
+        above_blocks.append(sparse.csr_matrix(above.astype(np.float64)))
+        near_blocks.append(sparse.csr_matrix(np.where(cosines >= REASON_COSINE, cosines, 0.0)))
+    return (
+        sparse.csr_matrix(sparse.vstack(above_blocks)),
+        sparse.csr_matrix(sparse.vstack(near_blocks), dtype=np.float32),
+    )
 
 
 def _digest_order(
