@@ -114,8 +114,11 @@ _WORD = re.compile(r"\w+")
 _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, LLM, GNN
 #: A word written as an acronym: capitals (and digits), at least two capitals, maybe a plural s.
 _ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$")
-#: "partial differential equations (PDEs)": up to eight words, then an acronym in parentheses.
-_DEFINITION = re.compile(r"((?:[\w-]+\s+){1,8})\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)")
+#: "partial differential equations (PDEs)": an acronym in parentheses, after up to eight words
+#: (looked for only in the ``_DEFINITION_REACH`` characters before it).
+_DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)")
+_LONG_FORM = re.compile(r"(?:[\w-]+\s+){1,8}\Z")
+_DEFINITION_REACH = 400
 ACRONYM_MARK = "\u00a7"  # an acronym's index term: "§PDE" (case kept, so "NO" is not "no")
 #: Words that carry no topic: a keyword made only of them matches nothing.
 STOPWORDS = frozenset(
@@ -248,8 +251,11 @@ def definitions(text: str) -> Iterable[tuple[str, Phrase]]:
     """The acronyms a text defines, as (term, long form's stems): "partial differential
     equations (PDEs)" gives ``("§PDE", ("partial", "differenti", "equat"))``. The acronym's
     capitals must be the initials of the words before it (stopwords may sit between them)."""
-    for match in _DEFINITION.finditer(text):
-        words, short = re.split(r"[\s-]+", match.group(1).strip()), match.group(2)
+    for match in _DEFINED.finditer(text):
+        before = _LONG_FORM.search(text, max(0, match.start() - _DEFINITION_REACH), match.start())
+        if before is None:
+            continue
+        words, short = re.split(r"[\s-]+", before.group(0).strip()), match.group(1)
         letters = [c.lower() for c in short.rstrip("s") if c.isupper()]
         picked: list[int] = []
         for i in range(len(words) - 1, -1, -1):
@@ -499,12 +505,9 @@ class PaperIndex:
         )
         topic_ids = {t: i for i, t in enumerate(topics)}
         shape = (len(subscribers), len(self.papers))
-        rows = _Rows()
-        for row, subscriber in enumerate(subscribers):
-            rows.add(row, subscriber, topic_ids, self)
+        rows = _Rows.gather(subscribers, topic_ids, self)
         excludes = sorted({phrase for _, phrase in rows.excludes})
         exclude_ids = {phrase: i for i, phrase in enumerate(excludes)}
-        by_topic = rows.matrix(rows.topics, (len(subscribers), len(topics)))
         phrases = sorted({phrase_of(k) for t in topics for k in t.keywords})
         phrase_ids = {phrase: i for i, phrase in enumerate(phrases)}
         keyword_rows, keyword_cols, keyword_vals = [], [], []
@@ -521,12 +524,9 @@ class PaperIndex:
         semantic = self._semantic(topics, rows, meaning, vectors)
         return _Asked(
             topics=topics,
-            topic_rows=by_topic,
-            topic_starts=np.searchsorted(
-                np.array([r for r, _ in rows.topics], dtype=np.int64),
-                np.arange(len(subscribers) + 1),
-            ),
-            topic_ids=np.array([t for _, t in rows.topics], dtype=np.int64),
+            topic_rows=rows.topic_matrix(len(topics)),
+            topic_starts=rows.topic_starts,
+            topic_ids=rows.topic_ids,
             relevance=sparse.csr_matrix(keywords @ self._hit_matrix(phrases)),
             bm25=self._bm25(topics) if BM25_SHARE > 0 else None,
             excludes=rows.matrix(
@@ -672,15 +672,20 @@ class PaperIndex:
         and neither ``exclude``, ``min_upvotes`` nor categories rule it out; the candidates are
         sorted by subscriber, then followed first, then by final score, then by id.
         """
-        keep = (scores.fused >= floor) | scores.followed | scores.matched
-        keep &= ~scores.excluded
+        keep = scores.fused >= floor
+        keep |= scores.followed
+        keep |= scores.matched
+        if scores.excluded is not None:
+            keep &= ~scores.excluded
         min_upvotes = np.array([s.min_upvotes for s in subscribers], dtype=np.int64)
-        keep &= self.upvotes[None, :] >= min_upvotes[:, None]
-        rows, cols = np.nonzero(keep)
+        if min_upvotes.any():
+            keep &= self.upvotes[None, :] >= min_upvotes[:, None]
+        entries = np.flatnonzero(keep)
+        rows, cols = np.divmod(entries, len(self.papers))
         in_categories = self._in_categories(rows, cols, subscribers)
-        rows, cols = rows[in_categories], cols[in_categories]
-        by_followed = scores.followed[rows, cols]
-        final = scores.fused[rows, cols] * self.nudge[cols]
+        rows, cols, entries = rows[in_categories], cols[in_categories], entries[in_categories]
+        by_followed = scores.followed.ravel()[entries]
+        final = scores.fused.ravel()[entries] * self.nudge[cols]
         cut = np.zeros(len(subscribers), dtype=np.bool_)
         if not keep_all:
             wanted = np.array([s.max_papers for s in subscribers], dtype=np.int64)
@@ -858,30 +863,50 @@ class _Scores:
     fused: FloatArray
     followed: npt.NDArray[np.bool_]  # a followed author wrote the paper
     matched: npt.NDArray[np.bool_]  # a keyword (or followed author) of relevance >= KEYWORD_FLOOR
-    excluded: npt.NDArray[np.bool_]  # an ``exclude`` term matches the paper
+    excluded: npt.NDArray[np.bool_] | None  # an ``exclude`` term matches the paper (None: none)
 
 
+@dataclass(frozen=True, slots=True)
 class _Rows:
-    """The subscribers' side of ``PaperIndex._asked``, gathered in one pass: (row, column) pairs
-    of what each subscriber wrote."""
+    """The subscribers' side of ``PaperIndex._asked``: what each wrote, by row."""
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.topics: list[tuple[int, int]] = []  # (row, topic id), in the subscriber's order
-        self.authors: list[tuple[int, int]] = []  # (row, paper position)
-        self.excludes: list[tuple[int, Phrase]] = []
-        self.liked: list[tuple[int, str]] = []
+    topic_starts: npt.NDArray[np.int64]  # row → where its topic ids start in ``topic_ids``
+    topic_ids: npt.NDArray[np.int64]  # each row's topic ids, in the order it wrote them
+    authors: list[tuple[int, int]]  # (row, paper position) of a followed author's paper
+    excludes: list[tuple[int, Phrase]]  # (row, phrase) of an ``exclude`` term
+    liked: list[tuple[int, str]]  # (row, paper id) of an example paper
 
-    def add(
-        self, row: int, subscriber: Subscriber, topic_ids: Mapping[Topic, int], index: PaperIndex
-    ) -> None:
-        """One subscriber's row."""
-        self.count += 1
-        self.topics.extend((row, topic_ids[t]) for t in subscriber.topics)
-        self.excludes.extend((row, phrase_of(term)) for term in subscriber.exclude)
-        for author in subscriber.authors:
-            self.authors.extend((row, paper) for paper in sorted(index.papers_by(author)))
-        self.liked.extend((row, pid) for pid in subscriber.like)
+    @classmethod
+    def gather(
+        cls, subscribers: Sequence[Subscriber], topic_ids: Mapping[Topic, int], index: PaperIndex
+    ) -> _Rows:
+        """The rows of ``subscribers``, their topics numbered by ``topic_ids``."""
+        counts = np.fromiter((len(s.topics) for s in subscribers), np.int64, len(subscribers))
+        ids = (topic_ids[t] for s in subscribers for t in s.topics)
+        return cls(
+            topic_starts=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+            topic_ids=np.fromiter(ids, np.int64, int(counts.sum())),
+            authors=[
+                (row, paper)
+                for row, s in enumerate(subscribers)
+                for author in s.authors
+                for paper in sorted(index.papers_by(author))
+            ],
+            excludes=[(row, phrase_of(t)) for row, s in enumerate(subscribers) for t in s.exclude],
+            liked=[(row, pid) for row, s in enumerate(subscribers) for pid in s.like],
+        )
+
+    @property
+    def count(self) -> int:
+        """How many rows."""
+        return len(self.topic_starts) - 1
+
+    def topic_matrix(self, topics: int) -> sparse.csr_matrix:
+        """Row x topic: how often the row wrote the topic."""
+        rows = np.repeat(np.arange(self.count), np.diff(self.topic_starts))
+        return sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, self.topic_ids)), shape=(self.count, topics)
+        )
 
     @staticmethod
     def matrix(pairs: Sequence[tuple[int, int]], shape: tuple[int, int]) -> sparse.csr_matrix:
@@ -940,24 +965,32 @@ class _Asked:
         (``BM25_SHARE``), then with the semantic closeness (``SEMANTIC_BLEND``) when there is
         one."""
         topics = self.topic_rows[start:stop]
-        followed = self.authors[start:stop].toarray() > 0
-        relevance = (topics @ self.relevance).toarray() + AUTHOR_SCORE * followed
-        fused = relevance / (relevance + LEXICAL_HALF)
+        authors = self.authors[start:stop]
+        relevance = (topics @ self.relevance).toarray()
+        followed = authors.toarray() > 0
+        if authors.nnz:
+            np.add(relevance, AUTHOR_SCORE, out=relevance, where=followed)
+        fused = relevance + LEXICAL_HALF  # in place from here: blocks are large
+        np.divide(relevance, fused, out=fused)
         if self.bm25 is not None:
             bm25 = _bm25_shares((topics @ self.bm25).toarray())
-            fused = (1.0 - BM25_SHARE) * fused + BM25_SHARE * bm25
+            fused *= 1.0 - BM25_SHARE
+            bm25 *= BM25_SHARE
+            fused += bm25
         if self.semantic is not None:
             semantic = (topics @ self.semantic.by_topic).toarray()
             examples = self.semantic.examples[start:stop]
             if examples.nnz:
                 semantic += (examples @ self.semantic.closeness).toarray()
-            fused = (1.0 - SEMANTIC_BLEND) * fused + SEMANTIC_BLEND * semantic
-        excluded = (self.excludes[start:stop] @ self.present).toarray() > 0
+            fused *= 1.0 - SEMANTIC_BLEND
+            semantic *= SEMANTIC_BLEND
+            fused += semantic
+        excludes = self.excludes[start:stop]
         return _Scores(
             fused=fused,
             followed=followed,
             matched=relevance >= KEYWORD_FLOOR,
-            excluded=excluded,
+            excluded=(excludes @ self.present).toarray() > 0 if excludes.nnz else None,
         )
 
 
