@@ -1,9 +1,10 @@
 """Ranking: papers + subscribers → digests with scores and reasons. Pure: no I/O, no clock.
 
 The papers of a run (one day, or several for a weekly digest) are indexed once with
-``build_index``; ``PaperIndex.rank`` then scores every subscriber against every paper together, as
-sparse matrix products, and ``Rankings.digest`` picks one subscriber's papers (leaving out what the
-ledger says they already had). ``PaperIndex.digest`` does both for a single subscriber.
+``build_index``; ``PaperIndex.rank`` then scores every subscriber against every paper together
+(each distinct topic once, as sparse matrix products, summed per subscriber in dense blocks), and
+``Rankings.digest`` picks one subscriber's papers (leaving out what the ledger says they already
+had). ``PaperIndex.digest`` does both for a single subscriber.
 
 How a paper is scored for a subscriber (docs/ranking.md says why, with the measurements):
 
@@ -73,8 +74,8 @@ BM25_K1 = 1.5
 #: BM25 is divided by the subscriber's best score, or by this when their best is lower: on a day
 #: where nothing matches well, nothing is lifted to the top.
 BM25_REFERENCE = 10.0
-#: BM25 shares below this are dropped (they could not make a pick, and would store an entry for
-#: nearly every subscriber and paper).
+#: BM25 shares below this are dropped: a paper that shares only a common word or two with a
+#: subscriber's topics is not lifted by it (chosen on the dev half, docs/ranking.md).
 BM25_KEEP = 0.3
 BM25_B = 0.75
 #: The lexical relevance at which its share of the fused score is half way to its maximum.
@@ -1250,7 +1251,7 @@ def _topic_words(topic: Topic) -> tuple[str, ...]:
 
 def _bm25_shares(scores: FloatArray) -> FloatArray:
     """BM25 scores divided by each row's best (at least ``BM25_REFERENCE``), without the shares
-    below ``BM25_KEEP`` (they could not make a pick)."""
+    below ``BM25_KEEP``."""
     if 0 in scores.shape:  # no papers (an empty day: a weekend) or no subscribers
         return scores
     best = np.maximum(scores.max(axis=1), BM25_REFERENCE)
