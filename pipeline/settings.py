@@ -178,6 +178,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a finite number")
         return value
 
+    @field_validator("smtp_rate")
+    @classmethod
+    def _hourly_at_least(cls, value: float | None) -> float | None:
+        """At least one message an hour (the longest wait, like the timeouts'): a smaller rate
+        would hold the run, and its lock, for days between two messages."""
+        if value is not None and value < 1 / MAX_TIMEOUT:
+            raise ValueError(f"must be at least 1/{MAX_TIMEOUT:g} (one message an hour)")
+        return value
+
     @model_validator(mode="after")
     def _derive_security(self) -> Settings:
         """SPEC: without an explicit value, the port decides (465 ssl, 587 starttls, else none)."""

@@ -356,6 +356,17 @@ def test_timeouts_have_an_upper_bound(
     assert main(["check"]) == 0
 
 
+def test_the_rate_is_at_least_one_message_an_hour(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rate of 1e-9 messages a second held the run (and its lock) for decades after the first
+    message: a rate under one message an hour is refused."""
+    monkeypatch.setenv("PAPERMAIL_SMTP_RATE", "1e-9")
+    assert "PAPERMAIL_SMTP_RATE: " in settings_error(capsys)
+    monkeypatch.setenv("PAPERMAIL_SMTP_RATE", str(1 / 3600))
+    assert main(["check"]) == 0
+
+
 @pytest.mark.parametrize(
     "name",
     ["PAPERMAIL_SUBSCRIBERS", "PAPERMAIL_TEMPLATES", "PAPERMAIL_STATE_DIR", "PAPERMAIL_OUTBOX"],
