@@ -33,6 +33,9 @@ ENV_PREFIX = "PAPERMAIL_"
 ENV_FILE = ".env"
 #: A ``.env`` line that sets a variable: ``NAME=…`` or ``export NAME=…``.
 _ASSIGNMENT = re.compile(r"\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=")
+#: A line that starts with one of papermail's names but is no assignment ("PAPERMAIL_X value",
+#: "PAPERMAIL_X: value", "PAPERMAIL_X" alone): python-dotenv skips it or reads no value.
+_PAPERMAIL_LINE = re.compile(r"\s*(?:export\s+)?(?P<name>PAPERMAIL_[A-Za-z0-9_]*)\b")
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
 #: The templates that ship with papermail (inside the installed package, or the checkout's).
@@ -336,7 +339,8 @@ def _env_file_names(path: Path) -> list[str]:
 
     Refused (exit 78) before pydantic-settings reads it: a ``.env`` that is not a regular file
     (a FIFO would hang every command), is not UTF-8, or has a line python-dotenv cannot parse
-    (it would only warn and leave the value silently unset).
+    (it would only warn and leave the value silently unset), or a line naming a ``PAPERMAIL_``
+    variable without ``=`` (read as no value at all).
     """
     try:
         mode = path.stat().st_mode
@@ -352,15 +356,23 @@ def _env_file_names(path: Path) -> list[str]:
         raise SettingsError(f"{path} is not valid UTF-8 (byte {exc.start})") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
-    names = list(dotenv_values(stream=io.StringIO(text)))
+    values = dotenv_values(stream=io.StringIO(text))
+    inside: set[int] = set()  # the lines a quoted value continues on
     for number, line in enumerate(text.splitlines(), start=1):
+        if number in inside:
+            continue
         # python-dotenv skips a statement it cannot parse (with a warning): an assignment that
-        # is not among what it read is that statement
-        if (match := _ASSIGNMENT.match(line)) and match["name"] not in names:
+        # is not among what it read is that statement; a name with no "=" it reads as no value
+        match = _ASSIGNMENT.match(line) or _PAPERMAIL_LINE.match(line)
+        if match is None:
+            continue
+        value = values.get(match["name"])
+        if value is None:
             raise SettingsError(
                 f"{path} line {number}: cannot be parsed (an unclosed quote? write NAME=value)"
             )
-    return names
+        inside.update(range(number + 1, number + 1 + value.count("\n")))
+    return list(values)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -426,3 +426,36 @@ def test_a_dotenv_line_that_cannot_be_parsed_exits_78_naming_the_line(
         encoding="utf-8",
     )
     assert ".env line 2: cannot be parsed" in settings_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PAPERMAIL_SMTP_HOST smtp.example.org",
+        "PAPERMAIL_SMTP_HOST: smtp.example.org",
+        "PAPERMAIL_SMTP_HOST",
+        "export PAPERMAIL_SMTP_HOST",
+    ],
+)
+def test_a_dotenv_line_without_equals_exits_78_naming_the_line(
+    env: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    """A papermail variable written without "=" was skipped (or read as no value) and the run
+    went on without it: it is refused, naming the line."""
+    (env / ".env").write_text(f"# mail\nPAPERMAIL_FROM_ADDRESS=a@b.org\n{line}\n", encoding="utf-8")
+    assert ".env line 3: cannot be parsed" in settings_error(capsys)
+
+
+def test_a_dotenv_value_over_several_lines_is_no_line_without_equals(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quoted value may span lines, even one that starts like a variable's name: the file is
+    read, and the value is judged as a value (this one is no URL)."""
+    (env / ".env").write_text(
+        '# mail\nPAPERMAIL_UNSUBSCRIBE_URL="https://example.org/u\nPAPERMAIL_X"\n'
+        "PAPERMAIL_FROM_ADDRESS=a@b.org\n",
+        encoding="utf-8",
+    )
+    err = settings_error(capsys)
+    assert "cannot be parsed" not in err
+    assert "PAPERMAIL_UNSUBSCRIBE_URL: " in err
