@@ -51,6 +51,19 @@ _DOMAIN = re.compile(
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _URI_UNSAFE = re.compile(r"[\s<>,\"'\\\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Characters that break a line (U+2028, U+2029) or cannot be seen (zero-width, direction marks
+#: and overrides, the byte order mark): a path or URL holding one is not what it looks like.
+_INVISIBLE = re.compile("[\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def _check_visible(value: str) -> None:
+    """``ValueError`` naming the first invisible or line-breaking character of ``value``."""
+    if found := _INVISIBLE.search(value):
+        raise ValueError(
+            f"contains an invisible or line-breaking character (U+{ord(found.group()):04X})"
+        )
+
+
 #: The longest timeout accepted: beyond an hour a number of seconds is a typo (and 1e308 overflows).
 MAX_TIMEOUT = 3600.0
 #: Linux's limits on a path and on one of its names (PATH_MAX, NAME_MAX).
@@ -232,6 +245,7 @@ class Settings(BaseSettings):
 
 def _check_https_uri(value: str) -> None:
     """``ValueError`` (the setting's message) unless ``value`` is one https URI with a host."""
+    _check_visible(value)
     if _URI_UNSAFE.search(value):
         raise ValueError("must be one URI: no spaces, quotes, commas, '<' or '>'")
     parts = urlsplit(value)
@@ -241,6 +255,7 @@ def _check_https_uri(value: str) -> None:
 
 def _check_http_url(value: str) -> None:
     """``ValueError`` unless ``value`` is one http or https URL with a host (and a valid port)."""
+    _check_visible(value)
     if _CONTROL.search(value) or any(c.isspace() or c in '<>"' for c in value):
         raise ValueError("must be one URL: no spaces, control characters, quotes, '<' or '>'")
     try:
@@ -250,6 +265,8 @@ def _check_http_url(value: str) -> None:
         raise ValueError("is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold a user name or password: they would show in logs")
 
 
 def _check_host(value: str) -> None:
@@ -279,6 +296,7 @@ def check_path(value: Path) -> None:
     text = str(value)
     if _CONTROL.search(text):
         raise ValueError("contains a control character (a line break?)")
+    _check_visible(text)
     if len(os.fsencode(text)) >= MAX_PATH:
         raise ValueError(f"is longer than {MAX_PATH - 1} bytes: not a usable path")
     if any(len(os.fsencode(name)) > MAX_NAME for name in value.parts):

@@ -459,3 +459,45 @@ def test_a_dotenv_value_over_several_lines_is_no_line_without_equals(
     err = settings_error(capsys)
     assert "cannot be parsed" not in err
     assert "PAPERMAIL_UNSUBSCRIBE_URL: " in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PAPERMAIL_SUBSCRIBERS", "subscribers\u2028extra"),
+        ("PAPERMAIL_STATE_DIR", "state\u200b"),
+        ("PAPERMAIL_OUTBOX", "out\u202ebox"),
+        ("PAPERMAIL_HF_API_URL", "https://huggingface.co/api/daily\u200b_papers"),
+        ("PAPERMAIL_ARXIV_API_URL", "https://export.arxiv.org\u2029/api/query"),
+        ("PAPERMAIL_UNSUBSCRIBE_URL", "https://example.org/u?e={email}\ufeff"),
+        ("PAPERMAIL_PREFERENCES_URL", "https://example.org/\u2060prefs"),
+    ],
+)
+def test_paths_and_urls_with_invisible_or_line_breaking_characters_exit_78(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """A line separator broke the one-line messages; a zero-width space or a direction override
+    made a path or URL other than it looks: both are refused, naming the character."""
+    monkeypatch.setenv(name, value)
+    err = settings_error(capsys)
+    assert f"{name}: contains an invisible or line-breaking character (U+" in err
+
+
+@pytest.mark.parametrize("name", ["PAPERMAIL_HF_API_URL", "PAPERMAIL_ARXIV_API_URL"])
+@pytest.mark.parametrize("userinfo", ["reader:s3cret@", "reader@", ":s3cret@"])
+def test_a_source_url_with_login_details_exits_78_without_showing_them(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    userinfo: str,
+) -> None:
+    """Login details in a source URL showed in every warning about that source: refused."""
+    monkeypatch.setenv(name, f"https://{userinfo}mirror.example.org/api")
+    err = settings_error(capsys)
+    assert f"{name}: must not hold a user name or password" in err
+    assert "s3cret" not in err
