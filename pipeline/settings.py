@@ -9,6 +9,7 @@ shows a secret. An empty value means unset, for every variable.
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import ipaddress
 import math
@@ -316,8 +317,11 @@ def from_address_warning(settings: Settings) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def from_address_parts(value: str) -> tuple[str, str]:
-    """Split a From setting into (display name, address); ``ValueError`` unless it has a domain."""
+    """Split a From setting into (display name, address); ``ValueError`` unless it has a domain.
+
+    Cached: every message's composing asks for the same setting's parts."""
     name, address = parseaddr(value)
     if len(getaddresses([value])) != 1:
         raise ValueError("must be one e-mail address, not a list")
