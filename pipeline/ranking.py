@@ -2,7 +2,8 @@
 
 The papers of a run (one day, or several for a weekly digest) are indexed once with
 ``build_index``; ``PaperIndex.rank`` then scores every subscriber against every paper together
-(each distinct topic once, as sparse matrix products, summed per subscriber in dense blocks), and
+(each distinct topic's keywords once, as sparse matrix products, summed per subscriber in dense
+blocks), and
 ``Rankings.digest`` picks one subscriber's papers (leaving out what the ledger says they already
 had). ``PaperIndex.digest`` does both for a single subscriber.
 
@@ -528,6 +529,7 @@ class PaperIndex:
             topic_rows=rows.topic_matrix(len(topics)),
             topic_starts=rows.topic_starts,
             topic_ids=rows.topic_ids,
+            shared=np.bincount(rows.topic_ids, minlength=len(topics)) > 1,
             relevance=sparse.csr_matrix(keywords @ self._hit_matrix(phrases)),
             bm25=self._bm25(topics) if BM25_SHARE > 0 else None,
             excludes=rows.matrix(
@@ -539,10 +541,10 @@ class PaperIndex:
             semantic=semantic,
         )
 
-    def _bm25(self, topics: Sequence[Topic]) -> sparse.csr_matrix:
-        """Topic x paper: Okapi BM25 of the words of each topic (its name and keywords, each word
-        as often as it is written, times the topic's weight) against each paper's title and
-        abstract."""
+    def _bm25(self, topics: Sequence[Topic]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """Okapi BM25's query and documents: topic x word, the words of each topic (its name and
+        keywords, each word as often as it is written, times the topic's weight); and word x
+        paper, each word's BM25 weight in each paper's title and abstract."""
         rows: list[int] = []
         words: list[str] = []
         vals: list[float] = []
@@ -556,7 +558,7 @@ class PaperIndex:
         query = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(len(topics), len(word_ids)), dtype=np.float64
         )
-        return sparse.csr_matrix(query @ self._word_matrix(list(word_ids)))
+        return query, self._word_matrix(list(word_ids))
 
     def _word_matrix(self, words: list[str]) -> sparse.csr_matrix:
         """Word x paper: each word's BM25 weight in each paper's title and abstract."""
@@ -652,7 +654,7 @@ class PaperIndex:
             reasons=tuple(reasons),
             query_of=tuple(query_of),
             example_of=example_of,
-            by_topic=sparse.csr_matrix(weights @ closeness),
+            weights=weights,
             examples=rows.matrix(liked, (rows.count, len(queries))),
             closeness=closeness,
             near=near,
@@ -926,7 +928,7 @@ class _Semantic:
     reasons: tuple[Reason, ...]  # by query: "close to <topic>" or "like <id>: <title>"
     query_of: tuple[int, ...]  # topic id → its query (-1: no vector)
     example_of: Mapping[str, int]  # example paper id → its query
-    by_topic: sparse.csr_matrix  # topic x paper: weight * closeness
+    weights: sparse.csr_matrix  # topic x query: the topic's weight
     examples: sparse.csr_matrix  # subscriber x query: 1 for each example paper they like
     closeness: sparse.csr_matrix  # query x paper: the cosine's share above ``SEMANTIC_FLOOR``
     near: sparse.csr_matrix  # query x paper: the cosines of at least ``REASON_COSINE``
@@ -934,9 +936,12 @@ class _Semantic:
 
 @dataclass(frozen=True, slots=True)
 class _Asked:
-    """What the subscribers ask of the papers: each distinct topic's scores against every
-    paper, and a row per subscriber that sums its topics, beside its followed authors and
-    exclusions; ``scores`` multiplies them out for a block of rows.
+    """What the subscribers ask of the papers: each distinct topic's keyword scores against
+    every paper, its BM25 words and its query of meaning, and a row per subscriber that sums its
+    topics, beside its followed authors and exclusions; ``scores`` multiplies them out for a
+    block of rows. (BM25 and meaning are multiplied out per block, not per topic: with topics
+    that few subscribers share, a topic x paper matrix of them would be as large as the
+    subscribers'.)
 
     The products are turned dense a block at a time: the fused score sums three matrices that
     share most of their entries (BM25's common words and the cosines reach most papers), which
@@ -947,8 +952,10 @@ class _Asked:
     topic_rows: sparse.csr_matrix  # subscriber x topic: how often they wrote it
     topic_starts: npt.NDArray[np.int64]  # row → where its topic ids start in ``topic_ids``
     topic_ids: npt.NDArray[np.int64]  # each row's topic ids, in the order it wrote them
+    shared: npt.NDArray[np.bool_]  # by topic id: written more than once (by several rows)
     relevance: sparse.csr_matrix  # topic x paper: weight * sum of its keywords' scores
-    bm25: sparse.csr_matrix | None  # topic x paper: Okapi BM25 of its words
+    #: Okapi BM25's topic x word query and word x paper weights (None: BM25 is not mixed in)
+    bm25: tuple[sparse.csr_matrix, sparse.csr_matrix] | None
     excludes: sparse.csr_matrix  # subscriber x exclusion phrase
     present: sparse.csr_matrix  # exclusion phrase x paper: 1 where it matches
     authors: sparse.csr_matrix  # subscriber x paper: 1 where a followed author wrote it
@@ -973,13 +980,15 @@ class _Asked:
             np.add(relevance, AUTHOR_SCORE, out=relevance, where=followed)
         fused = relevance + LEXICAL_HALF  # in place from here: blocks are large
         np.divide(relevance, fused, out=fused)
-        if self.bm25 is not None:
-            bm25 = _bm25_shares((topics @ self.bm25).toarray())
+        if self.bm25 is not None:  # a subscriber's query is the sum of their topics'
+            words, documents = self.bm25
+            bm25 = _bm25_shares((sparse.csr_matrix(topics @ words) @ documents).toarray())
             fused *= 1.0 - BM25_SHARE
             bm25 *= BM25_SHARE
             fused += bm25
         if self.semantic is not None:
-            semantic = (topics @ self.semantic.by_topic).toarray()
+            queries = sparse.csr_matrix(topics @ self.semantic.weights)
+            semantic = (queries @ self.semantic.closeness).toarray()
             examples = self.semantic.examples[start:stop]
             if examples.nnz:
                 semantic += (examples @ self.semantic.closeness).toarray()
@@ -1060,7 +1069,7 @@ class Rankings:
     vectors: Vectors | None = None  # the papers' unit vectors, by position, with ``meaning``
     #: topic id * papers + paper → (sort key, reason) the topic gives the paper, or None:
     #: subscribers share topics, so each (topic, paper) is explained once.
-    _topic_reasons: dict[int, tuple[float, Reason] | None] = field(default_factory=dict)
+    _topic_reasons_cache: dict[int, tuple[float, Reason] | None] = field(default_factory=dict)
     _keyword_hits: dict[int, list[_KeywordHits]] = field(default_factory=dict)
     _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Semantic.near`` by row
 
@@ -1090,13 +1099,19 @@ class Rankings:
             )
         papers = self.index.papers
         topics = self.asked.row_topics(row)
+        positions = [i for i, _, _ in picked]
+        by_topic = [self._topic_reasons(t, positions) for t in topics] if picked else []
         queries = self._queries(subscriber, topics) if picked else None
         return Digest(
             subscriber=subscriber,
             day=day,
             papers=tuple(
-                ScoredPaper(papers[i], score, self._reasons(subscriber, topics, queries, i, by))
-                for i, score, by in picked
+                ScoredPaper(
+                    papers[i],
+                    score,
+                    self._reasons(subscriber, i, by, [found[j] for found in by_topic], queries),
+                )
+                for j, (i, score, by) in enumerate(picked)
             ),
         )
 
@@ -1182,13 +1197,14 @@ class Rankings:
     def _reasons(
         self,
         subscriber: Subscriber,
-        topics: Sequence[int],
-        queries: _Queries | None,
         paper: int,
         followed: bool,
+        topics: Sequence[tuple[float, Reason] | None],
+        queries: _Queries | None,
     ) -> tuple[Reason, ...]:
-        """Why ``paper`` was picked: the followed authors, then topics by their contribution,
-        then what it is close to in meaning."""
+        """Why ``paper`` was picked: the followed authors, then the ``topics`` that give it a
+        reason (``_topic_reasons``, in the subscriber's order) by their contribution, then what
+        it is close to in meaning."""
         reasons: list[Reason] = []
         if followed:
             reasons.extend(
@@ -1196,10 +1212,9 @@ class Rankings:
                 for author in subscriber.authors
                 if paper in self.index.papers_by(author)
             )
-        scored_topics: list[tuple[float, int, Reason]] = []
-        for order, topic in enumerate(topics):
-            if (found := self._topic_reason(topic, paper)) is not None:
-                scored_topics.append((found[0], order, found[1]))
+        scored_topics = [
+            (found[0], order, found[1]) for order, found in enumerate(topics) if found is not None
+        ]
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
@@ -1208,21 +1223,44 @@ class Rankings:
             reasons.extend(self._meaning_reasons(queries, paper, matched, explained=bool(reasons)))
         return tuple(reasons)
 
-    def _topic_reason(self, topic_id: int, paper: int) -> tuple[float, Reason] | None:
-        """The reason a topic gives a paper (its name and the keywords that match), with the key
-        reasons are sorted by (its contribution, negated), or None when no keyword matches."""
-        key = topic_id * len(self.index.papers) + paper
-        cache = self._topic_reasons
-        if key in cache:
-            return cache[key]
-        if len(cache) >= REASON_CACHE:  # subscribers who share few topics: keep memory bounded
-            cache.clear()
+    def _topic_reasons(
+        self, topic_id: int, papers: Sequence[int]
+    ) -> list[tuple[float, Reason] | None]:
+        """The reason a topic gives each of ``papers`` (``_explain``), kept for the other
+        subscribers when the topic is shared."""
+        topic, hits = self.asked.topics[topic_id], self._keyword_hits_of(topic_id)
+        if not self.asked.shared[topic_id]:
+            return _explain(topic, hits, papers)
+        cache, first = self._topic_reasons_cache, topic_id * len(self.index.papers)
+        found: list[tuple[float, Reason] | None] = []
+        for paper in papers:
+            if (key := first + paper) not in cache:
+                if len(cache) >= REASON_CACHE:  # many shared topics: keep memory bounded
+                    cache.clear()
+                cache[key] = _explain(topic, hits, [paper])[0]
+            found.append(cache[key])
+        return found
+
+    def _keyword_hits_of(self, topic_id: int) -> list[_KeywordHits]:
+        """A topic's distinct keywords with the papers each matches and its score in each; kept
+        for the other subscribers when the topic is shared."""
         hits = self._keyword_hits.get(topic_id)
-        topic = self.asked.topics[topic_id]
         if hits is None:
             index = self.index
-            hits = [(k, index.phrase_scores(k)) for k in dict.fromkeys(topic.keywords)]
-            self._keyword_hits[topic_id] = hits
+            keywords = dict.fromkeys(self.asked.topics[topic_id].keywords)
+            hits = [(k, index.phrase_scores(k)) for k in keywords]
+            if self.asked.shared[topic_id]:
+                self._keyword_hits[topic_id] = hits
+        return hits
+
+
+def _explain(
+    topic: Topic, hits: Sequence[_KeywordHits], papers: Sequence[int]
+) -> list[tuple[float, Reason] | None]:
+    """The reason a topic gives each of ``papers`` (its name and the keywords that match), with
+    the key reasons are sorted by (its contribution, negated); None where no keyword matches."""
+    found: list[tuple[float, Reason] | None] = []
+    for paper in papers:
         terms: list[str] = []
         total = 0.0
         for keyword, by_paper in hits:
@@ -1230,11 +1268,9 @@ class Rankings:
             if score > 0:
                 terms.append(keyword)
                 total += score
-        found = None
-        if terms:
-            found = (-total * topic.weight, Reason(ReasonKind.TOPIC, topic.name, tuple(terms)))
-        cache[key] = found
-        return found
+        reason = Reason(ReasonKind.TOPIC, topic.name, tuple(terms)) if terms else None
+        found.append((-total * topic.weight, reason) if reason else None)
+    return found
 
 
 def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
