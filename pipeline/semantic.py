@@ -210,11 +210,19 @@ def _download(http: httpx.Client, url: str, dest: Path, sha256: str) -> None:
     """Stream ``url`` to a temporary file beside ``dest``; rename it there only if it checks.
 
     Redirects are followed to any host, whatever the client's default: the Hub's file URLs
-    redirect to its CDN, and the pinned sha256 decides whether what arrived is kept."""
+    redirect to its CDN, and the pinned sha256 decides whether what arrived is kept. The
+    connection is closed after it, like every source request's: a kept-alive connection to the
+    Hub would be reused by the Daily Papers request that follows, whose watchdog (``sources``)
+    learns its socket only from a connection it opens."""
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     try:
-        with os.fdopen(fd, "wb") as out, http.stream("GET", url, follow_redirects=True) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            http.stream(
+                "GET", url, headers={"Connection": "close"}, follow_redirects=True
+            ) as response,
+        ):
             if response.status_code != 200:
                 raise ModelUnavailable(f"{url} answered HTTP {response.status_code}")
             for chunk in response.iter_bytes():

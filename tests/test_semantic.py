@@ -89,9 +89,13 @@ def test_an_unreachable_hub_is_one_warning_and_no_model(
     assert not any(target.iterdir())
 
 
-def _hub_serving(files: dict[str, bytes], asked: list[str]) -> httpx.Client:
+def _hub_serving(
+    files: dict[str, bytes], asked: list[str], connection: list[str] | None = None
+) -> httpx.Client:
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.path)
+        if connection is not None:
+            connection.append(request.headers.get("Connection", ""))
         for path, body in files.items():
             if request.url.path.endswith(f"/resolve/{semantic.HUB_REVISION}/{path}"):
                 return httpx.Response(200, content=body)
@@ -111,8 +115,11 @@ def test_the_model_is_downloaded_once_at_the_pinned_revision_and_checked(tmp_pat
     names = {"onnx/model_quantized.onnx": "model.onnx", "tokenizer.json": "tokenizer.json"}
     pinned = {p: (names[p], hashlib.sha256(b).hexdigest()) for p, b in bodies.items()}
     asked: list[str] = []
+    connection: list[str] = []
     target = tmp_path / "models" / "m"
-    semantic.download_model(target, client=_hub_serving(bodies, asked), files=pinned)
+    semantic.download_model(target, client=_hub_serving(bodies, asked, connection), files=pinned)
+    # no kept-alive connection for the Daily Papers request to reuse unseen by its watchdog
+    assert connection == ["close", "close"]
     assert asked == [
         f"/{semantic.HUB_REPO}/resolve/{semantic.HUB_REVISION}/onnx/model_quantized.onnx",
         f"/{semantic.HUB_REPO}/resolve/{semantic.HUB_REVISION}/tokenizer.json",
