@@ -636,7 +636,7 @@ class PaperIndex:
             example = meaning.examples[pid]
             queries.append(example.vector)
             reasons.append(Reason(ReasonKind.LIKE, pid, (example.title,)))
-        stacked = np.array(queries, dtype=np.float32).reshape(len(queries), -1)
+        stacked = np.array(queries, dtype=np.float32).reshape(len(queries), vectors.shape[1])
         closeness, near = _closeness(stacked, vectors)
         weights = sparse.csr_matrix(
             (
@@ -1297,8 +1297,11 @@ def _bm25_shares(scores: FloatArray) -> FloatArray:
 
 
 def _dimensions(meaning: Meaning) -> int:
-    for vector in meaning.papers.values():
+    """The vectors' length: of the papers', the topics' or the examples', whichever it has."""
+    for vector in (*meaning.papers.values(), *meaning.queries.values()):
         return len(vector)
+    for example in meaning.examples.values():
+        return len(example.vector)
     return 1
 
 
