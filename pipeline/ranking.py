@@ -617,7 +617,6 @@ class PaperIndex:
         if meaning is None or vectors is None:
             return None
         queries: list[Vector] = []
-        reasons: list[Reason] = []
         query_of: list[int] = []
         texts: dict[str, int] = {}
         for topic in topics:
@@ -625,17 +624,20 @@ class PaperIndex:
             if vector is None:
                 query_of.append(-1)
                 continue
-            if text not in texts:  # the same text: the same name, so the same reason
+            if text not in texts:
                 texts[text] = len(queries)
                 queries.append(vector)
-                reasons.append(Reason(ReasonKind.SEMANTIC, topic.name))
             query_of.append(texts[text])
+        # two topics may share a text ("A: b: c" is topic "A: b" with keyword "c", or topic "A"
+        # with keyword "b: c"), never a reason: each names its own topic
+        topic_reasons = tuple(Reason(ReasonKind.SEMANTIC, t.name) for t in topics)
         examples = sorted({pid for _, pid in rows.liked if pid in meaning.examples})
         example_of = {pid: len(queries) + i for i, pid in enumerate(examples)}
+        example_reasons = {}
         for pid in examples:
             example = meaning.examples[pid]
+            example_reasons[example_of[pid]] = Reason(ReasonKind.LIKE, pid, (example.title,))
             queries.append(example.vector)
-            reasons.append(Reason(ReasonKind.LIKE, pid, (example.title,)))
         stacked = np.array(queries, dtype=np.float32).reshape(len(queries), vectors.shape[1])
         closeness, near = _closeness(stacked, vectors)
         weights = sparse.csr_matrix(
@@ -651,7 +653,8 @@ class PaperIndex:
         liked = [(row, example_of[pid]) for row, pid in rows.liked if pid in example_of]
         return _Semantic(
             queries=stacked,
-            reasons=tuple(reasons),
+            topic_reasons=topic_reasons,
+            example_reasons=example_reasons,
             query_of=tuple(query_of),
             example_of=example_of,
             weights=weights,
@@ -922,10 +925,11 @@ class _Rows:
 @dataclass(frozen=True, slots=True)
 class _Semantic:
     """The queries of meaning (the topics' distinct texts, then the example papers) as unit
-    vectors, what each can give as a reason, and how close each is to each paper."""
+    vectors, how close each is to each paper, and the reasons they give."""
 
     queries: Vectors
-    reasons: tuple[Reason, ...]  # by query: "close to <topic>" or "like <id>: <title>"
+    topic_reasons: tuple[Reason, ...]  # by topic id: "close to <topic>"
+    example_reasons: Mapping[int, Reason]  # by query of an example paper: "like <id>: <title>"
     query_of: tuple[int, ...]  # topic id → its query (-1: no vector)
     example_of: Mapping[str, int]  # example paper id → its query
     weights: sparse.csr_matrix  # topic x query: the topic's weight
@@ -1124,10 +1128,12 @@ class Rankings:
         found = _Queries(semantic, self.vectors)
         for order, topic in enumerate(topics):
             if (query := semantic.query_of[topic]) >= 0:
-                found.add(query, self._near_of(semantic, query), -order, semantic.reasons[query])
+                reason = semantic.topic_reasons[topic]
+                found.add(query, self._near_of(semantic, query), -order, reason)
         for order, pid in enumerate(subscriber.like):
             if (query := semantic.example_of.get(pid, -1)) >= 0:
-                found.add(query, self._near_of(semantic, query), -order, semantic.reasons[query])
+                reason = semantic.example_reasons[query]
+                found.add(query, self._near_of(semantic, query), -order, reason)
         return found if found.ids else None
 
     def _near_of(self, semantic: _Semantic, query: int) -> dict[int, float]:
