@@ -485,7 +485,7 @@ class PaperIndex:
             rows={s.email: i for i, s in enumerate(subscribers)},
             subscribers=tuple(subscribers),
             candidates=_Candidates.join(parts),
-            asked=asked,
+            explaining=asked.explaining(),
             meaning=meaning,
             vectors=vectors,
         )
@@ -651,16 +651,23 @@ class PaperIndex:
             shape=(len(topics), len(queries)),
         )
         liked = [(row, example_of[pid]) for row, pid in rows.liked if pid in example_of]
+        of_topics: list[int] = (
+            np.array(query_of, dtype=np.int64)[rows.topic_ids].tolist() if query_of else []
+        )
+        asked = [*(q for q in of_topics if q >= 0), *(q for _, q in liked)]
         return _Semantic(
-            queries=stacked,
-            topic_reasons=topic_reasons,
-            example_reasons=example_reasons,
-            query_of=tuple(query_of),
-            example_of=example_of,
             weights=weights,
             examples=rows.matrix(liked, (rows.count, len(queries))),
             closeness=closeness,
-            near=near,
+            near=_Near(
+                queries=stacked,
+                topic_reasons=topic_reasons,
+                example_reasons=example_reasons,
+                shared=np.bincount(np.array(asked, dtype=np.int64), minlength=len(queries)) > 1,
+                query_of=tuple(query_of),
+                example_of=example_of,
+                near=near,
+            ),
         )
 
     def _candidate_rows(
@@ -923,19 +930,47 @@ class _Rows:
 
 
 @dataclass(frozen=True, slots=True)
-class _Semantic:
+class _Near:
     """The queries of meaning (the topics' distinct texts, then the example papers) as unit
-    vectors, how close each is to each paper, and the reasons they give."""
+    vectors, the papers each is at least ``REASON_COSINE`` close to, and the reasons they give:
+    what digests need of meaning once everyone is scored."""
 
     queries: Vectors
     topic_reasons: tuple[Reason, ...]  # by topic id: "close to <topic>"
     example_reasons: Mapping[int, Reason]  # by query of an example paper: "like <id>: <title>"
+    shared: npt.NDArray[np.bool_]  # by query: asked by more than one topic or example written
     query_of: tuple[int, ...]  # topic id → its query (-1: no vector)
     example_of: Mapping[str, int]  # example paper id → its query
+    near: sparse.csr_matrix  # query x paper: the cosines of at least ``REASON_COSINE``
+
+
+@dataclass(frozen=True, slots=True)
+class _Semantic:
+    """Meaning as scoring needs it: the topics' and examples' weights and how close each query is
+    to each paper; and what digests need of it (``near``)."""
+
     weights: sparse.csr_matrix  # topic x query: the topic's weight
     examples: sparse.csr_matrix  # subscriber x query: 1 for each example paper they like
     closeness: sparse.csr_matrix  # query x paper: the cosine's share above ``SEMANTIC_FLOOR``
-    near: sparse.csr_matrix  # query x paper: the cosines of at least ``REASON_COSINE``
+    near: _Near
+
+
+@dataclass(frozen=True, slots=True)
+class _Explaining:
+    """What digests need once everyone is scored: each row's topics, which topics are shared,
+    and meaning's close papers (the scoring matrices are let go)."""
+
+    topics: tuple[Topic, ...]  # the distinct topics, by id
+    topic_starts: npt.NDArray[np.int64]  # row → where its topic ids start in ``topic_ids``
+    topic_ids: npt.NDArray[np.int64]  # each row's topic ids, in the order it wrote them
+    shared: npt.NDArray[np.bool_]  # by topic id: written more than once (by several rows)
+    near: _Near | None
+
+    def row_topics(self, row: int) -> list[int]:
+        """The topic ids of a row, in the order its subscriber wrote them."""
+        start, stop = self.topic_starts[row], self.topic_starts[row + 1]
+        ids: list[int] = self.topic_ids[start:stop].tolist()
+        return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -965,11 +1000,10 @@ class _Asked:
     authors: sparse.csr_matrix  # subscriber x paper: 1 where a followed author wrote it
     semantic: _Semantic | None
 
-    def row_topics(self, row: int) -> list[int]:
-        """The topic ids of a row, in the order its subscriber wrote them."""
-        start, stop = self.topic_starts[row], self.topic_starts[row + 1]
-        ids: list[int] = self.topic_ids[start:stop].tolist()
-        return ids
+    def explaining(self) -> _Explaining:
+        """What digests need of this."""
+        near = self.semantic.near if self.semantic is not None else None
+        return _Explaining(self.topics, self.topic_starts, self.topic_ids, self.shared, near)
 
     def scores(self, start: int, stop: int) -> _Scores:
         """The scores of rows ``start`` to ``stop``: the keyword relevance (with a followed
@@ -1044,10 +1078,10 @@ class _Candidates:
 class _Queries:
     """One digest's queries of meaning, gathered as it is picked (see ``Rankings._queries``)."""
 
-    def __init__(self, semantic: _Semantic, papers: Vectors) -> None:
+    def __init__(self, semantic: _Near, papers: Vectors) -> None:
         self.semantic = semantic
         self.papers = papers  # the papers' unit vectors, by position
-        self.ids: list[int] = []  # rows of ``_Semantic.queries``
+        self.ids: list[int] = []  # rows of ``_Near.queries``
         self.near: list[dict[int, float]] = []  # paper → cosine, where at least REASON_COSINE
         self.orders: list[int] = []  # minus the place among the topics or the example papers
         self.reasons: list[Reason] = []
@@ -1068,7 +1102,7 @@ class Rankings:
     rows: Mapping[str, int]
     subscribers: tuple[Subscriber, ...]  # by row
     candidates: _Candidates
-    asked: _Asked
+    explaining: _Explaining
     meaning: Meaning | None = None
     vectors: Vectors | None = None  # the papers' unit vectors, by position, with ``meaning``
     #: topic id * papers + paper → (sort key, reason) the topic gives the paper, or None:
@@ -1102,7 +1136,7 @@ class Rankings:
                 subscriber, day, already_sent=already_sent, among=among, meaning=self.meaning
             )
         papers = self.index.papers
-        topics = self.asked.row_topics(row)
+        topics = self.explaining.row_topics(row)
         positions = [i for i, _, _ in picked]
         by_topic = [self._topic_reasons(t, positions) for t in topics] if picked else []
         queries = self._queries(subscriber, topics) if picked else None
@@ -1122,7 +1156,7 @@ class Rankings:
     def _queries(self, subscriber: Subscriber, topics: Sequence[int]) -> _Queries | None:
         """A subscriber's queries of meaning (their topics', then their example papers'): each
         one's cosines of at least ``REASON_COSINE`` by paper, its order and its reason."""
-        semantic = self.asked.semantic
+        semantic = self.explaining.near
         if semantic is None or self.vectors is None:
             return None
         found = _Queries(semantic, self.vectors)
@@ -1136,7 +1170,7 @@ class Rankings:
                 found.add(query, self._near_of(semantic, query), -order, reason)
         return found if found.ids else None
 
-    def _near_of(self, semantic: _Semantic, query: int) -> dict[int, float]:
+    def _near_of(self, semantic: _Near, query: int) -> dict[int, float]:
         """Paper position → cosine, for the papers at least ``REASON_COSINE`` close to a query."""
         found = self._near.get(query)
         if found is None:
@@ -1144,7 +1178,8 @@ class Rankings:
             start, stop = near.indptr[query], near.indptr[query + 1]
             papers, cosines = near.indices[start:stop].tolist(), near.data[start:stop].tolist()
             found = dict(zip(papers, cosines, strict=True))
-            self._near[query] = found
+            if semantic.shared[query]:  # kept for the other subscribers who ask it
+                self._near[query] = found
         return found
 
     def _meaning_reasons(
@@ -1234,8 +1269,8 @@ class Rankings:
     ) -> list[tuple[float, Reason] | None]:
         """The reason a topic gives each of ``papers`` (``_explain``), kept for the other
         subscribers when the topic is shared."""
-        topic, hits = self.asked.topics[topic_id], self._keyword_hits_of(topic_id)
-        if not self.asked.shared[topic_id]:
+        topic, hits = self.explaining.topics[topic_id], self._keyword_hits_of(topic_id)
+        if not self.explaining.shared[topic_id]:
             return _explain(topic, hits, papers)
         cache, first = self._topic_reasons_cache, topic_id * len(self.index.papers)
         found: list[tuple[float, Reason] | None] = []
@@ -1253,9 +1288,9 @@ class Rankings:
         hits = self._keyword_hits.get(topic_id)
         if hits is None:
             index = self.index
-            keywords = dict.fromkeys(self.asked.topics[topic_id].keywords)
+            keywords = dict.fromkeys(self.explaining.topics[topic_id].keywords)
             hits = [(k, index.phrase_scores(k)) for k in keywords]
-            if self.asked.shared[topic_id]:
+            if self.explaining.shared[topic_id]:
                 self._keyword_hits[topic_id] = hits
         return hits
 
