@@ -177,27 +177,27 @@ def _digest(
 
 @dataclass(frozen=True, slots=True)
 class Pool:
-    """What a run plans every digest from (``rank_pool``, once a run): every subscriber scored
-    over the papers of every day some digest covers, the days each one's digest covers, and the
-    ids of the papers of each distinct set of covered days (nearly every digest has the same).
+    """What a run plans every digest from (``rank_pool``, once a run): the days each subscriber's
+    digest covers and, for each distinct set of covered days, the papers of those days and every
+    subscriber who covers them scored against those papers.
 
     The covered days are read from the ledger once, here: a run writes only its own day, which
     they never depend on.
     """
 
     day: Day
-    rankings: ranking.Rankings
     days_of: Mapping[str, tuple[date, ...]]  # by e-mail address
-    holding: Mapping[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]]
+    #: covered days wanted → (the days at hand, their papers' ids, their subscribers' rankings)
+    holding: Mapping[tuple[date, ...], tuple[tuple[date, ...], frozenset[str], ranking.Rankings]]
 
     def plan(
         self, subscriber: Subscriber, ledger: History | None
     ) -> tuple[Digest, tuple[date, ...]]:
         """``plan`` for one of the pool's subscribers, without working the days out again."""
         wanted = self.days_of[subscriber.email]
-        covers, among = self.holding[wanted]
+        covers, among, rankings = self.holding[wanted]
         digest = _digest(
-            self.rankings, subscriber, self.day.day, ledger, among, wanted=wanted, covers=covers
+            rankings, subscriber, self.day.day, ledger, among, wanted=wanted, covers=covers
         )
         return digest, covers
 
@@ -209,16 +209,21 @@ def rank_pool(
     archive: Archive,
     meanings: Meanings | None = None,
 ) -> Pool:
-    """Index the papers of every day any of ``subscribers`` will cover, and score them all once."""
+    """Score every subscriber once, with the others who cover the same days, against the papers
+    of those days: as each would be ranked alone (``plan``), and without a weekly subscriber's
+    seven days of papers crowding the daily subscribers' candidates."""
     days_of = days_to_cover(subscribers, day.day, ledger)
-    holding: dict[tuple[date, ...], tuple[tuple[date, ...], frozenset[str]]] = {}
-    for days in set(days_of.values()):
-        covers, papers = papers_of(days, day, archive)
-        holding[days] = (covers, frozenset(p.id for p in papers))
-    every_day = sorted({when for days in holding for when in days})
+    groups: dict[tuple[date, ...], list[Subscriber]] = {}
+    for subscriber in subscribers:
+        groups.setdefault(days_of[subscriber.email], []).append(subscriber)
+    every_day = sorted({when for days in groups for when in days})
     meaning = meanings(archived_days(every_day, day, archive), subscribers) if meanings else None
-    rankings = ranking.rank_all(papers_of(every_day, day, archive)[1], subscribers, meaning)
-    return Pool(day, rankings, days_of, holding)
+    holding = {}
+    for days, members in groups.items():
+        covers, papers = papers_of(days, day, archive)
+        rankings = ranking.rank_all(papers, members, meaning)
+        holding[days] = (covers, frozenset(p.id for p in papers), rankings)
+    return Pool(day, days_of, holding)
 
 
 def digest_for(
