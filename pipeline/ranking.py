@@ -1109,7 +1109,8 @@ class Rankings:
     #: subscribers share topics, so each (topic, paper) is explained once.
     _topic_reasons_cache: dict[int, tuple[float, Reason] | None] = field(default_factory=dict)
     _keyword_hits: dict[int, list[_KeywordHits]] = field(default_factory=dict)
-    _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Semantic.near`` by row
+    _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Near.near`` by row
+    _among: dict[frozenset[str], bool] = field(default_factory=dict)  # ``_holds_every_paper``
 
     def digest(
         self,
@@ -1213,7 +1214,7 @@ class Rankings:
         shown best first."""
         found = self.candidates
         papers = self.index.papers
-        if among is not None and len(among) >= len(papers):
+        if among is not None and self._holds_every_paper(among):
             among = None  # every paper of the index is among them
         start, end = int(found.starts[row]), int(found.starts[row + 1])
         if among is None:  # at most the sent papers are skipped: the rest is never looked at
@@ -1234,6 +1235,17 @@ class Rankings:
         tie = self.index.id_rank
         picked.sort(key=lambda p: (-p[1], tie[p[0]]))
         return picked
+
+    def _holds_every_paper(self, among: frozenset[str]) -> bool:
+        """Whether every paper of the index is ``among`` those ids (asked once per set: a run's
+        digests share a few)."""
+        found = self._among.get(among)
+        if found is None:
+            found = len(among) >= len(self.index.papers) and all(
+                p.id in among for p in self.index.papers
+            )
+            self._among[among] = found
+        return found
 
     def _reasons(
         self,
@@ -1262,7 +1274,7 @@ class Rankings:
         if queries is not None:
             matched = {r.label for _, _, r in scored_topics}
             reasons.extend(self._meaning_reasons(queries, paper, matched, explained=bool(reasons)))
-        return tuple(reasons)
+        return tuple(dict.fromkeys(reasons))  # a topic or example written twice: one reason
 
     def _topic_reasons(
         self, topic_id: int, papers: Sequence[int]
