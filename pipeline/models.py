@@ -169,6 +169,7 @@ class ReasonKind(enum.StrEnum):
     """Why a paper was picked."""
 
     TOPIC = "topic"
+    WORDS = "words"  # shares a topic's words (BM25) though none of its keywords (label: the topic)
     AUTHOR = "author"
     SEMANTIC = "semantic"  # close in meaning to a topic (label: the topic's name)
     LIKE = "like"  # close to an example paper (label: its arXiv id; terms: its title)
@@ -190,6 +191,8 @@ class Reason:
             return f"close to {self.label}"
         if self.kind is ReasonKind.LIKE:
             return f"like {self.label}: {self.terms[0]}" if self.terms else f"like {self.label}"
+        if self.kind is ReasonKind.WORDS:
+            return f"{self.label}: the words {', '.join(self.terms)}"
         return f"{self.label}: {', '.join(self.terms)}" if self.terms else self.label
 
 

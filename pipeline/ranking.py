@@ -734,6 +734,11 @@ class PaperIndex:
             ]
         return eligible
 
+    def paper_stems(self, paper: int) -> frozenset[str]:
+        """The stems of a paper's title and abstract (what BM25 reads of it)."""
+        fields = self._fields[paper].positions
+        return frozenset((*fields["title"], *fields["abstract"]))
+
     def phrase_scores(self, text: str) -> Mapping[int, float]:
         """Paper position → score of one keyword or phrase in that paper (where it matches)."""
         return self._hits(phrase_of(text)).by_paper
@@ -1148,7 +1153,14 @@ class Rankings:
                 ScoredPaper(
                     papers[i],
                     score,
-                    self._reasons(subscriber, i, by, [found[j] for found in by_topic], queries),
+                    self._reasons(
+                        subscriber,
+                        i,
+                        by,
+                        topics=topics,
+                        found=[found[j] for found in by_topic],
+                        queries=queries,
+                    ),
                 )
                 for j, (i, score, by) in enumerate(picked)
             ),
@@ -1252,12 +1264,14 @@ class Rankings:
         subscriber: Subscriber,
         paper: int,
         followed: bool,
-        topics: Sequence[tuple[float, Reason] | None],
+        *,
+        topics: Sequence[int],
+        found: Sequence[tuple[float, Reason] | None],
         queries: _Queries | None,
     ) -> tuple[Reason, ...]:
         """Why ``paper`` was picked: the followed authors, then the ``topics`` that give it a
-        reason (``_topic_reasons``, in the subscriber's order) by their contribution, then what
-        it is close to in meaning."""
+        reason (``found``: ``_topic_reasons``, in the subscriber's order) by their contribution,
+        or else those whose words it shares, then what it is close to in meaning."""
         reasons: list[Reason] = []
         if followed:
             reasons.extend(
@@ -1265,16 +1279,29 @@ class Rankings:
                 for author in subscriber.authors
                 if paper in self.index.papers_by(author)
             )
-        scored_topics = [
-            (found[0], order, found[1]) for order, found in enumerate(topics) if found is not None
-        ]
+        scored_topics = [(f[0], order, f[1]) for order, f in enumerate(found) if f is not None]
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
+        if not reasons:  # BM25 over the topics' words lifted it: name the words it shares
+            reasons.extend(self._word_reasons(paper, topics))
         if queries is not None:
             matched = {r.label for _, _, r in scored_topics}
             reasons.extend(self._meaning_reasons(queries, paper, matched, explained=bool(reasons)))
         return tuple(dict.fromkeys(reasons))  # a topic or example written twice: one reason
+
+    def _word_reasons(self, paper: int, topics: Sequence[int]) -> list[Reason]:
+        """The subscriber's topics whose words (stopwords aside) a paper's title or abstract
+        holds, each with those words as written in the topic: why BM25 found it when no keyword
+        phrase matches."""
+        fields = self.index.paper_stems(paper)
+        found = []
+        for topic_id in topics:
+            topic = self.explaining.topics[topic_id]
+            shared = [word for word, stem in _topic_terms(topic) if stem in fields]
+            if shared:
+                found.append(Reason(ReasonKind.WORDS, topic.name, tuple(shared)))
+        return found
 
     def _topic_reasons(
         self, topic_id: int, papers: Sequence[int]
@@ -1324,6 +1351,18 @@ def _explain(
         reason = Reason(ReasonKind.TOPIC, topic.name, tuple(terms)) if terms else None
         found.append((-total * topic.weight, reason) if reason else None)
     return found
+
+
+@lru_cache(maxsize=65536)
+def _topic_terms(topic: Topic) -> tuple[tuple[str, str], ...]:
+    """(word as written, stem) of each distinct stem of a topic's name and keywords, stopwords
+    aside: BM25's query words, as a reason can show them."""
+    seen: dict[str, str] = {}
+    for text in (topic.name, *topic.keywords):
+        for word in _WORD.findall(text):
+            if (stem := _stem(word)) not in _STOP_STEMS:
+                seen.setdefault(stem, word)
+    return tuple((word, stem) for stem, word in seen.items())
 
 
 def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:

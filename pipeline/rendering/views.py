@@ -276,6 +276,7 @@ def _stats(paper: Paper) -> str:
 #: words) and the verb before its terms.
 _KIND_WORDS: dict[str, tuple[str | None, str]] = {
     ReasonKind.TOPIC.value: (None, "matched"),
+    ReasonKind.WORDS.value: (None, "shares the words"),
     ReasonKind.AUTHOR.value: ("Followed author", ""),
     ReasonKind.SEMANTIC.value: ("Close in meaning to {}", ""),  # terms: none
     ReasonKind.LIKE.value: ("Like {}", ""),  # the example paper's id; its title as the detail
