@@ -231,10 +231,11 @@ def phrase_of(keyword: str) -> Phrase:
 
     A keyword written as one acronym ("PDE", "NTK") is matched case-aware, as ``§PDE``: only
     where a paper writes it in capitals, and (``PaperIndex``) where it writes the long form the
-    day's papers define it by. A keyword made only of stopwords ("the") matches nothing.
+    day's papers define it by. A hyphenated one ("GPT-4", "COVID-19") is a phrase of its parts,
+    as a paper's text is read word by word. A keyword made only of stopwords ("the") matches nothing.
     """
     words = keyword.split()
-    if len(words) == 1 and (term := acronym(words[0])):
+    if len(words) == 1 and "-" not in words[0] and (term := acronym(words[0])):
         return (term,)
     found = stems(keyword)
     if all(s in _STOP_STEMS for s in found):
