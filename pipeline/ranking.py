@@ -116,10 +116,11 @@ _WORD = re.compile(r"\w+")
 _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, LLM, GNN
 #: A word written as an acronym: capitals (and digits), at least two capitals, maybe a plural s.
 _ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$")
-#: "partial differential equations (PDEs)": an acronym in parentheses, after up to eight words
-#: (looked for only in the ``_DEFINITION_REACH`` characters before it).
-_DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)")
-_LONG_FORM = re.compile(r"(?:[\w-]+\s+){1,8}\Z")
+#: "partial differential equations (PDEs)": an acronym in parentheses (at most 32 characters:
+#: a longer run, a gene sequence say, would make the pattern backtrack over all of it), after up
+#: to eight words, each followed by white space, within ``_DEFINITION_REACH`` characters.
+_DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{0,15}[A-Z][A-Za-z0-9]{0,15})\s*\)")
+_DEFINITION_WORDS = 8
 _DEFINITION_REACH = 400
 ACRONYM_MARK = "\u00a7"  # an acronym's index term: "§PDE" (case kept, so "NO" is not "no")
 #: Words that carry no topic: a keyword made only of them matches nothing.
@@ -232,7 +233,8 @@ def phrase_of(keyword: str) -> Phrase:
     A keyword written as one acronym ("PDE", "NTK") is matched case-aware, as ``§PDE``: only
     where a paper writes it in capitals, and (``PaperIndex``) where it writes the long form the
     day's papers define it by. A hyphenated one ("GPT-4", "COVID-19") is a phrase of its parts,
-    as a paper's text is read word by word. A keyword made only of stopwords ("the") matches nothing.
+    as a paper's text is read word by word. A keyword made only of stopwords ("the") matches
+    nothing.
     """
     words = keyword.split()
     if len(words) == 1 and "-" not in words[0] and (term := acronym(words[0])):
@@ -255,10 +257,10 @@ def definitions(text: str) -> Iterable[tuple[str, Phrase]]:
     equations (PDEs)" gives ``("§PDE", ("partial", "differenti", "equat"))``. The acronym's
     capitals must be the initials of the words before it (stopwords may sit between them)."""
     for match in _DEFINED.finditer(text):
-        before = _LONG_FORM.search(text, max(0, match.start() - _DEFINITION_REACH), match.start())
-        if before is None:
+        before = _long_form_before(text, match.start())
+        if not before:
             continue
-        words, short = re.split(r"[\s-]+", before.group(0).strip()), match.group(1)
+        words, short = re.split(r"[\s-]+", before.strip()), match.group(1)
         letters = [c.lower() for c in short.rstrip("s") if c.isupper()]
         picked: list[int] = []
         for i in range(len(words) - 1, -1, -1):
@@ -276,6 +278,33 @@ def definitions(text: str) -> Iterable[tuple[str, Phrase]]:
         term = acronym(short) or (stems(short)[0] if len(stems(short)) == 1 else None)
         if term and long_form:
             yield term, long_form
+
+
+def _long_form_before(text: str, end: int) -> str:
+    """The words before ``end`` (where "(" is) that could be an acronym's long form: up to
+    ``_DEFINITION_WORDS`` runs of word characters (``\\w`` or "-"), each followed by white space,
+    as the pattern ``(?:[\\w-]+\\s+){1,8}`` followed by "(" would match them, read backwards from
+    ``end`` so that the text before is never searched; "" when there are none. A word reaching
+    further back than ``_DEFINITION_REACH`` characters ends the long form before it."""
+    limit = max(0, end - _DEFINITION_REACH)
+    start, pos = end, end
+    for _ in range(_DEFINITION_WORDS):
+        gap = pos
+        while gap > limit and text[gap - 1].isspace():
+            gap -= 1
+        word = gap
+        while word > limit and _is_word_character(text[word - 1]):
+            word -= 1
+        cut = word == limit and word > 0 and _is_word_character(text[word - 1])
+        if gap in {pos, word} or cut:
+            break  # no white space after it, no word before that, or a word cut by the reach
+        start = pos = word
+    return text[start:end]
+
+
+def _is_word_character(c: str) -> bool:
+    """What ``[\\w-]`` matches: a Unicode letter or digit, "_" or "-"."""
+    return c.isalnum() or c in "_-"
 
 
 def topic_query(topic: Topic) -> str:
