@@ -1225,12 +1225,10 @@ class Rankings:
                 self._near[query] = found
         return found
 
-    def _meaning_reasons(
-        self, queries: _Queries, paper: int, matched: set[str], *, explained: bool
-    ) -> list[Reason]:
+    @staticmethod
+    def _meaning_reasons(queries: _Queries, paper: int, matched: set[str]) -> list[Reason]:
         """The topics (not matched by keyword) and the example papers a paper is close to in
-        meaning (cosine at least ``REASON_COSINE``), closest first; when nothing else explains
-        the pick, the closest of them whatever its cosine."""
+        meaning (cosine at least ``REASON_COSINE``), closest first."""
         shown = [
             (cosine, order, reason)
             for near, order, reason in zip(
@@ -1239,14 +1237,15 @@ class Rankings:
             if (cosine := near.get(paper)) is not None
             and (reason.kind is ReasonKind.LIKE or reason.label not in matched)
         ]
-        if not shown:  # the usual case: nothing to add (or only the closest, unexplained)
-            if explained:
-                return []
-            cosines = queries.semantic.queries[queries.ids] @ queries.papers[paper]
-            return [queries.reasons[int(np.argmax(cosines))]]
         if len(shown) > 1:
             shown.sort(key=lambda c: (-c[0], -c[1]))
         return [r for _, _, r in shown]
+
+    @staticmethod
+    def _closest(queries: _Queries, paper: int) -> Reason:
+        """The topic or example paper a paper is closest to in meaning, however far."""
+        cosines = queries.semantic.queries[queries.ids] @ queries.papers[paper]
+        return queries.reasons[int(np.argmax(cosines))]
 
     def _pick(
         self, row: int, limit: int, already_sent: frozenset[str], among: frozenset[str] | None
@@ -1301,7 +1300,8 @@ class Rankings:
     ) -> tuple[Reason, ...]:
         """Why ``paper`` was picked: the followed authors, then the ``topics`` that give it a
         reason (``found``: ``_topic_reasons``, in the subscriber's order) by their contribution,
-        or else those whose words it shares, then what it is close to in meaning."""
+        then what it is close to in meaning; when none of these explains it, the topics whose
+        words it shares, or else the topic or example paper it is closest to."""
         reasons: list[Reason] = []
         if followed:
             reasons.extend(
@@ -1313,11 +1313,13 @@ class Rankings:
         if len(scored_topics) > 1:
             scored_topics.sort(key=lambda t: (t[0], t[1]))
         reasons.extend(r for _, _, r in scored_topics)
-        if not reasons:  # BM25 over the topics' words lifted it: name the words it shares
-            reasons.extend(self._word_reasons(paper, topics))
         if queries is not None:
             matched = {r.label for _, _, r in scored_topics}
-            reasons.extend(self._meaning_reasons(queries, paper, matched, explained=bool(reasons)))
+            reasons.extend(self._meaning_reasons(queries, paper, matched))
+        if not reasons:  # BM25 over the topics' words lifted it: name the words it shares
+            reasons.extend(self._word_reasons(paper, topics))
+        if not reasons and queries is not None:  # then only meaning can have: its closest
+            reasons.append(self._closest(queries, paper))
         return tuple(dict.fromkeys(reasons))  # a topic or example written twice: one reason
 
     def _word_reasons(self, paper: int, topics: Sequence[int]) -> list[Reason]:
