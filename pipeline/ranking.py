@@ -1320,7 +1320,9 @@ class Rankings:
             reasons.extend(self._word_reasons(paper, topics))
         if not reasons and queries is not None:  # then only meaning can have: its closest
             reasons.append(self._closest(queries, paper))
-        return tuple(dict.fromkeys(reasons))  # a topic or example written twice: one reason
+        if len(reasons) > 1:  # a topic or example written twice gives one reason
+            return tuple(dict.fromkeys(reasons))
+        return tuple(reasons)
 
     def _word_reasons(self, paper: int, topics: Sequence[int]) -> list[Reason]:
         """The subscriber's topics whose words (stopwords aside) a paper's title or abstract
