@@ -206,12 +206,16 @@ def _stem(word: str) -> str:
 
 def stems(text: str) -> Phrase:
     """The stemmed words of a text, in order: what keywords and papers are compared on."""
+    return tuple(_stem(w) for w in _WORD.findall(_plain(text)))
+
+
+def _plain(text: str) -> str:
+    """A text without its accents, as words are split (an accent after its letter would split
+    a word written decomposed, as macOS saves it)."""
     if text.isascii():  # nearly every abstract: nothing to decompose
-        plain = text
-    else:
-        decomposed = unicodedata.normalize("NFKD", text)
-        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return tuple(_stem(w) for w in _WORD.findall(plain))
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def acronym(word: str) -> str | None:
@@ -232,12 +236,15 @@ def phrase_of(keyword: str) -> Phrase:
 
     A keyword written as one acronym ("PDE", "NTK") is matched case-aware, as ``§PDE``: only
     where a paper writes it in capitals, and (``PaperIndex``) where it writes the long form the
-    day's papers define it by. A hyphenated one ("GPT-4", "COVID-19") is a phrase of its parts,
-    as a paper's text is read word by word. A keyword made only of stopwords ("the") matches
-    nothing.
+    day's papers define it by. A hyphenated keyword ("GPT-4", "COVID-19", "X-ray") is one stem
+    without its hyphens, matched in any case where a paper writes it with or without them (the
+    letter or number after the hyphen alone matches nothing). A keyword made only of stopwords
+    ("the") matches nothing.
     """
     words = keyword.split()
-    if len(words) == 1 and "-" not in words[0] and (term := acronym(words[0])):
+    if len(words) == 1 and "-" in words[0].strip("-"):  # "GPT-4": one stem, "gpt4", any case
+        return (_stem(words[0].replace("-", "")),)
+    if len(words) == 1 and (term := acronym(words[0])):
         return (term,)
     found = stems(keyword)
     if all(s in _STOP_STEMS for s in found):
@@ -250,6 +257,25 @@ def _acronym_terms(text: str) -> Iterable[tuple[int, str]]:
     for pos, word in enumerate(_WORD.findall(text)):
         if word[0].isupper() and (term := acronym(word)):
             yield pos, term
+
+
+def _hyphenated_terms(text: str) -> Iterable[tuple[int, str]]:
+    """(word position, index term) of each hyphenated word of ``text`` ("GPT-4", "X-ray": words
+    joined by "-" alone), as one stem without its hyphens, at its first word."""
+    words = list(_WORD.finditer(_plain(text)))
+    pos = 0
+    while pos < len(words):
+        last = pos
+        while last + 1 < len(words) and _between(words, last) == "-":
+            last += 1
+        if last > pos:
+            yield pos, _stem("".join(w.group() for w in words[pos : last + 1]))
+        pos = last + 1
+
+
+def _between(words: Sequence[re.Match[str]], i: int) -> str:
+    """The text between the ``i``-th word match and the next."""
+    return words[i].string[words[i].end() : words[i + 1].start()]
 
 
 def definitions(text: str) -> Iterable[tuple[str, Phrase]]:
@@ -440,7 +466,7 @@ def _paper_fields(paper: Paper) -> _Fields:
                 where[tok].append(pos)
         positions[name] = where
     for name, text in (("title", paper.title), ("abstract", paper.abstract)):
-        for pos, term in _acronym_terms(text):
+        for pos, term in (*_acronym_terms(text), *_hyphenated_terms(text)):
             positions[name][term].append(pos)
     for pos, keyword in enumerate(paper.keywords):
         if short := acronym(keyword.strip()):
@@ -1387,28 +1413,38 @@ def _explain(
     return found
 
 
-@lru_cache(maxsize=65536)
-def _topic_terms(topic: Topic) -> tuple[tuple[str, str], ...]:
-    """(word as written, stem) of each distinct stem of a topic's name and keywords, stopwords
-    aside: BM25's query words, as a reason can show them."""
-    seen: dict[str, str] = {}
-    for text in (topic.name, *topic.keywords):
-        for word in _WORD.findall(text):
-            if (stem := _stem(word)) not in _STOP_STEMS:
-                seen.setdefault(stem, word)
-    return tuple((word, stem) for stem, word in seen.items())
-
-
 def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
     """A topic's place in the order distinct topics are numbered in."""
     return topic.name, topic.keywords, topic.weight
 
 
+def _query_words(topic: Topic) -> Iterable[tuple[str, str]]:
+    """(word as written, term) of each word of a topic's name and keywords, as BM25 reads them:
+    the word's stem, or its acronym term when written as one ("NO" is not "no"); stopwords,
+    single characters and numbers aside (the "4" of "GPT-4" alone is no topic)."""
+    for text in (topic.name, *topic.keywords):
+        for word in _WORD.findall(_plain(text)):
+            if len(word) < 2 or word.isdigit():
+                continue
+            term = acronym(word) or _stem(word)
+            if term not in _STOP_STEMS:
+                yield word, term
+
+
 @lru_cache(maxsize=65536)
 def _topic_words(topic: Topic) -> tuple[str, ...]:
-    """The stems of a topic's name and keywords, stopwords aside, each as often as written."""
-    texts = (topic.name, *topic.keywords)
-    return tuple(s for text in texts for s in stems(text) if s not in _STOP_STEMS)
+    """A topic's BM25 query terms (``_query_words``), each as often as written."""
+    return tuple(term for _, term in _query_words(topic))
+
+
+@lru_cache(maxsize=65536)
+def _topic_terms(topic: Topic) -> tuple[tuple[str, str], ...]:
+    """(word as written, term) of each distinct term of a topic's BM25 query: what a reason can
+    show of the words a paper shares with the topic."""
+    seen: dict[str, str] = {}
+    for word, term in _query_words(topic):
+        seen.setdefault(term, word)
+    return tuple((word, term) for term, word in seen.items())
 
 
 def _bm25_shares(scores: FloatArray) -> FloatArray:
