@@ -409,10 +409,10 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
     for paper in papers:
         first.setdefault(paper.id, paper)
     unique = tuple(first.values())
-    fields = tuple(_paper_fields(p) for p in unique)
+    fields = tuple(_indexed(p)[0] for p in unique)
     defined: dict[str, dict[Phrase, int]] = defaultdict(lambda: defaultdict(int))
     for paper in unique:
-        for term, long_form in definitions(f"{paper.title}. {paper.abstract}"):
+        for term, long_form in _indexed(paper)[1]:
             defined[term][long_form] += 1
     links: dict[Phrase, set[Phrase]] = defaultdict(set)
     for term, forms in defined.items():
@@ -447,6 +447,13 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
             [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in fields], dtype=np.float64
         ),
     )
+
+
+@lru_cache(maxsize=8192)
+def _indexed(paper: Paper) -> tuple[_Fields, tuple[tuple[str, Phrase], ...]]:
+    """A paper's fields and the acronyms it defines, worked out once a run: a run indexes the
+    papers of each set of covered days apart (``planning.rank_pool``), and those sets overlap."""
+    return _paper_fields(paper), tuple(definitions(f"{paper.title}. {paper.abstract}"))
 
 
 def _paper_fields(paper: Paper) -> _Fields:
