@@ -118,7 +118,8 @@ _ACRONYM_PLURAL = re.compile(r"^[A-Z][A-Z0-9]+s$")  # PDEs, LLMs, GNNs → PDE, 
 _ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$")
 #: "partial differential equations (PDEs)": an acronym in parentheses (at most 32 characters:
 #: a longer run, a gene sequence say, would make the pattern backtrack over all of it), after up
-#: to eight words, each followed by white space, within ``_DEFINITION_REACH`` characters.
+#: to eight words, each followed by white space, none (nor any gap) longer than
+#: ``_DEFINITION_REACH`` characters.
 _DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{0,15}[A-Z][A-Za-z0-9]{0,15})\s*\)")
 _DEFINITION_WORDS = 8
 _DEFINITION_REACH = 400
@@ -310,20 +311,18 @@ def _long_form_before(text: str, end: int) -> str:
     """The words before ``end`` (where "(" is) that could be an acronym's long form: up to
     ``_DEFINITION_WORDS`` runs of word characters (``\\w`` or "-"), each followed by white space,
     as the pattern ``(?:[\\w-]+\\s+){1,8}`` followed by "(" would match them, read backwards from
-    ``end`` so that the text before is never searched; "" when there are none. A word reaching
-    further back than ``_DEFINITION_REACH`` characters ends the long form before it."""
-    limit = max(0, end - _DEFINITION_REACH)
-    start, pos = end, end
+    ``end`` so that the text before is never searched; "" when there are none. A word or a gap
+    longer than ``_DEFINITION_REACH`` characters ends the long form (no abstract has one)."""
+    start = pos = end
     for _ in range(_DEFINITION_WORDS):
         gap = pos
-        while gap > limit and text[gap - 1].isspace():
+        while gap > 0 and pos - gap < _DEFINITION_REACH and text[gap - 1].isspace():
             gap -= 1
         word = gap
-        while word > limit and _is_word_character(text[word - 1]):
+        while word > 0 and gap - word < _DEFINITION_REACH and _is_word_character(text[word - 1]):
             word -= 1
-        cut = word == limit and word > 0 and _is_word_character(text[word - 1])
-        if gap in {pos, word} or cut:
-            break  # no white space after it, no word before that, or a word cut by the reach
+        if gap in {pos, word} or (word > 0 and _is_word_character(text[word - 1])):
+            break  # no white space after it, no word before that, or one too long
         start = pos = word
     return text[start:end]
 

@@ -53,7 +53,7 @@ def digest_of(topic: Topic, *papers: Paper) -> list[tuple[str, list[str]]]:
 
 
 def test_a_words_reason_does_not_claim_the_acronym_no_for_a_lowercase_no() -> None:
-    """FAILS (wrong reason; the pick itself predates today): a topic named "Nitric oxide (NO)"
+    """FOUND (wrong reason; the pick itself predates today): a topic named "Nitric oxide (NO)"
     (a subscriber file accepts it; the keyword "NO" alone is refused as too common, the name is
     not checked). A paper that only says "no" in lower case ("there is no free lunch") is picked
     with the reason "Nitric oxide (NO): the words NO". BM25 reads the topic's words folded ("no"),
@@ -79,7 +79,7 @@ def test_a_words_reason_does_not_claim_the_acronym_no_for_a_lowercase_no() -> No
 def test_a_hyphenated_keywords_short_part_alone_picks_nothing(
     keyword: str, title: str, abstract: str
 ) -> None:
-    """FAILS (wrong digest + misleading reason): a topic with the keyword "GPT-4" (or
+    """FOUND (wrong digest + misleading reason): a topic with the keyword "GPT-4" (or
     "COVID-19", "X-ray") gets a graph-coloring paper that mentions "4 steps", with the reason
     "T: the words 4" ("the words 19", "the words X"). BM25 reads every part of the keyword as a
     topic word, so a bare number or letter lifts any paper holding it; the new WORDS reason now
@@ -98,7 +98,7 @@ def test_a_hyphenated_keywords_short_part_alone_picks_nothing(
     ],
 )
 def test_on_the_sample_day_no_pick_rests_on_a_letter_or_a_digit(topic: Topic) -> None:
-    """FAILS (wrong digest, realistic): on the bundled sample day (28 Daily Papers), "X-ray"
+    """FOUND (wrong digest, realistic): on the bundled sample day (28 Daily Papers), "X-ray"
     picks two papers whose only reason is "Medical imaging: the words X", "Llama-3" one with
     "Models: the words 3", "ViT-B/16" one with "Vision: the words B". A letter or a number
     from a hyphenated keyword is rare enough in a day to be lifted by BM25."""
@@ -120,7 +120,7 @@ def shown_one(scored: object) -> str:
 
 
 def test_a_hyphenated_acronym_keyword_still_matches_the_unhyphenated_acronym() -> None:
-    """FAILS (regression of d800280, missed paper): at 0fcee54 the keyword "GPT-4" was the
+    """FOUND (regression of d800280, missed paper): at 0fcee54 the keyword "GPT-4" was the
     acronym term §GPT4, which matched a paper writing "GPT4" ("Evaluating GPT4 on olympiad
     math": reason "LLM evaluation: GPT-4"). Now "GPT-4" is the phrase (gpt, 4) and a paper's
     "GPT4" is the single stem "gpt4" / §GPT4: the keyword no longer matches, the paper comes only
@@ -131,7 +131,7 @@ def test_a_hyphenated_acronym_keyword_still_matches_the_unhyphenated_acronym() -
 
 
 def test_gpt_4_does_not_match_gpt_3_and_4_baselines() -> None:
-    """FAILS (wrong reason / false positive): "GPT-4" as the phrase of its parts also matches
+    """FOUND (wrong reason / false positive): "GPT-4" as the phrase of its parts also matches
     by proximity, in any order: "GPT-3 against 4 baselines" is picked with the keyword reason
     "LLM evaluation: GPT-4" (and so is "4 GPT", "GPT-3.4"). The brief's claim is "matches as the
     phrase of its parts"; a hyphenated acronym should be adjacent and in order."""
@@ -149,7 +149,7 @@ NFD_SUBSCRIBER = """\
 
 
 def test_a_topic_written_decomposed_still_gives_its_picks_a_reason(tmp_path: Path) -> None:
-    """FAILS (pick with no reason; false words): a subscriber file saved in NFD (macOS copy and
+    """FOUND (pick with no reason; false words): a subscriber file saved in NFD (macOS copy and
     paste: "e" + U+0301 for "\u00e9") is read as is. BM25 reads the topic's words after NFKD and
     accent removal ("reseaux"), so it lifts a paper titled "R\u00e9seaux profonds"; but
     ``_topic_terms`` splits the raw text with ``\\w+``, which stops at the combining accent:
@@ -513,7 +513,7 @@ def test_definitions_on_pathological_text_return() -> None:
 
 
 def test_a_definition_whose_words_are_spread_by_white_space_is_still_read() -> None:
-    """FAILS (missed definition, minor): the reach is 400 characters, not 8 words: "partial
+    """FOUND (missed definition, minor): the reach is 400 characters, not 8 words: "partial
     differential equations (PDEs)" with the words separated by wide white space (a PDF
     extraction with runs of spaces, 150 each) defines nothing, while the regex reference, the
     old behaviour, finds it. The docstring says "up to 8 words"; white space eats the reach."""
@@ -645,7 +645,7 @@ def settings_result(env: Path, monkeypatch: pytest.MonkeyPatch, **values: str) -
 def test_other_invisible_characters_in_a_path_or_url_exit_78(
     env: Path, monkeypatch: pytest.MonkeyPatch, char: str
 ) -> None:
-    """FAILS (invisible character accepted): U+180E, U+00AD, tag characters U+E0001 / U+E0041,
+    """FOUND (invisible character accepted): U+180E, U+00AD, tag characters U+E0001 / U+E0041,
     U+061C (ARABIC LETTER MARK, a bidi mark like U+200E/F), U+034F, the Hangul fillers and
     U+FFF9 pass ``_check_visible`` in paths and URLs: the set is a hand list, not "format
     characters (Cf) and fillers". Expected exit 78 naming the code point."""
@@ -669,7 +669,7 @@ def test_other_invisible_characters_in_a_path_or_url_exit_78(
 def test_a_path_with_a_zwj_emoji_or_a_zwnj_word_is_accepted(
     env: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """FAILS (false refusal): U+200D (ZWJ) and U+200C (ZWNJ) are required parts of emoji
+    """FOUND (false refusal): U+200D (ZWJ) and U+200C (ZWNJ) are required parts of emoji
     sequences and of Persian, Hindi, Malayalam words; a state folder named so is refused ("U+200D",
     "U+200C") although it is exactly what it looks like."""
     assert settings_result(env, monkeypatch, PAPERMAIL_STATE_DIR=str(env / name)) == "OK"
@@ -686,7 +686,7 @@ def test_a_path_with_a_zwj_emoji_or_a_zwnj_word_is_accepted(
 def test_more_dotenv_lines_without_equals_exit_78(
     env: Path, monkeypatch: pytest.MonkeyPatch, dotenv: str
 ) -> None:
-    """FAILS (setting silently unset): a papermail line without "=" still slips by when it is
+    """FOUND (setting silently unset): a papermail line without "=" still slips by when it is
     written in lower case (pydantic-settings is case-insensitive: "papermail_smtp_host=x" does
     set the host), when a BOM starts the file, or when a line above has a double-quoted value
     with an escaped "\\n": ``_env_file_names`` counts the *value's* newlines to skip the lines a
@@ -700,7 +700,7 @@ def test_more_dotenv_lines_without_equals_exit_78(
 def test_a_dotenv_line_without_equals_after_an_assignment_of_the_same_name_is_named(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """FAILS (cosmetic: wrong line named): ".env" holding "PAPERMAIL_SMTP_HOST=smtp.example.org",
+    """FOUND (cosmetic: wrong line named): ".env" holding "PAPERMAIL_SMTP_HOST=smtp.example.org",
     a comment, then "PAPERMAIL_SMTP_HOST" alone is refused as ".env line 1: cannot be parsed"
     -- line 1 is the good one; the bad line is 3 (python-dotenv's last value, None, is looked up
     for every line of that name)."""
@@ -804,7 +804,7 @@ def test_a_path_with_an_emoji_or_rtl_letters_is_accepted(
 def test_a_source_url_with_a_token_in_its_query_never_shows_it(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """FAILS (secret leak): login details in a source URL are refused because "they would show
+    """FOUND (secret leak): login details in a source URL are refused because "they would show
     in logs"; a token in the query ("?token=s3cret", "?api_key=", the usual way to authenticate
     to a mirror) is accepted and is printed whole in every error about the source: ``papermail
     fetch`` against a closed loopback port shows "Hugging Face Daily Papers at
@@ -822,7 +822,7 @@ def test_a_source_url_with_a_token_in_its_query_never_shows_it(
 def test_an_email_url_with_login_details_is_refused(
     env: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
-    """FAILS (secret leak): the source URLs refuse "user:password@", but the preferences URL
+    """FOUND (secret leak): the source URLs refuse "user:password@", but the preferences URL
     (written into every email's footer) and the unsubscribe URL (every List-Unsubscribe header
     and footer) accept "https://admin:s3cret@prefs.example.org/...": the password would go to
     every subscriber. Expected: exit 78 without echoing it, as for the source URLs."""
