@@ -16,6 +16,7 @@ import math
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Iterable, Mapping
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -52,17 +53,22 @@ _DOMAIN = re.compile(
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _URI_UNSAFE = re.compile(r"[\s<>,\"'\\\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: Characters that break a line (U+2028, U+2029) or cannot be seen (zero-width, direction marks
-#: and overrides, the byte order mark): a path or URL holding one is not what it looks like.
-_INVISIBLE = re.compile("[\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+#: Characters that draw nothing though they are not format characters: the Hangul fillers and
+#: the combining grapheme joiner.
+_FILLERS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+#: The joiners that emoji sequences and some scripts (Persian, Devanagari) need inside a name.
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def _check_visible(value: str) -> None:
-    """``ValueError`` naming the first invisible or line-breaking character of ``value``."""
-    if found := _INVISIBLE.search(value):
-        raise ValueError(
-            f"contains an invisible or line-breaking character (U+{ord(found.group()):04X})"
-        )
+    """``ValueError`` naming the first character of ``value`` that breaks a line (U+2028,
+    U+2029) or cannot be seen (a format character: zero-width, direction marks and overrides,
+    the BOM, soft hyphen, tags; or a filler): a path or URL holding one is not what it looks
+    like. The zero-width joiners that emoji and some scripts need are allowed."""
+    for c in value:
+        kind = unicodedata.category(c)
+        if kind in {"Zl", "Zp"} or c in _FILLERS or (kind == "Cf" and c not in _JOINERS):
+            raise ValueError(f"contains an invisible or line-breaking character (U+{ord(c):04X})")
 
 
 #: The longest timeout accepted: beyond an hour a number of seconds is a typo (and 1e308 overflows).
