@@ -37,7 +37,7 @@ ENV_FILE = ".env"
 _ASSIGNMENT = re.compile(r"\s*(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*=")
 #: A line that starts with one of papermail's names but is no assignment ("PAPERMAIL_X value",
 #: "PAPERMAIL_X: value", "PAPERMAIL_X" alone): python-dotenv skips it or reads no value.
-_PAPERMAIL_LINE = re.compile(r"\s*(?:export\s+)?(?P<name>PAPERMAIL_[A-Za-z0-9_]*)\b")
+_PAPERMAIL_LINE = re.compile(r"\s*(?:export\s+)?PAPERMAIL_[A-Za-z0-9_]*\b", re.IGNORECASE)
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
 #: The templates that ship with papermail (inside the installed package, or the checkout's).
@@ -385,22 +385,37 @@ def _env_file_names(path: Path) -> list[str]:
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
     values = dotenv_values(stream=io.StringIO(text))
-    inside: set[int] = set()  # the lines a quoted value continues on
-    for number, line in enumerate(text.splitlines(), start=1):
-        if number in inside:
+    quote = ""  # the quote a value opened on an earlier line and has not closed yet
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        if quote:  # a line of a quoted value
+            quote = "" if _closes(line, quote) else quote
             continue
-        # python-dotenv skips a statement it cannot parse (with a warning): an assignment that
-        # is not among what it read is that statement; a name with no "=" it reads as no value
-        match = _ASSIGNMENT.match(line) or _PAPERMAIL_LINE.match(line)
-        if match is None:
-            continue
-        value = values.get(match["name"])
-        if value is None:
+        if (match := _ASSIGNMENT.match(line)) is not None:
+            # python-dotenv skips a statement it cannot parse (with a warning)
+            bad = match["name"] not in values
+            rest = line[match.end() :].lstrip()
+            if rest[:1] in {'"', "'"} and not _closes(rest[1:], rest[0]):
+                quote = rest[0]
+        else:  # a papermail name without "=": skipped, or read as no value
+            bad = _PAPERMAIL_LINE.match(line) is not None
+        if bad:
             raise SettingsError(
                 f"{path} line {number}: cannot be parsed (an unclosed quote? write NAME=value)"
             )
-        inside.update(range(number + 1, number + 1 + value.count("\n")))
     return list(values)
+
+
+def _closes(text: str, quote: str) -> bool:
+    """Whether ``text`` holds the closing ``quote`` (one no backslash escapes)."""
+    escaped = False
+    for c in text:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == quote:
+            return True
+    return False
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
