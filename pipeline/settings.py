@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from dotenv import dotenv_values  # pydantic-settings' own .env reader
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -258,6 +258,14 @@ def _check_https_uri(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme.lower() != "https" or not parts.hostname:
         raise ValueError("must be an https:// URL with a host")
+    _check_no_login(parts)
+
+
+def _check_no_login(parts: SplitResult) -> None:
+    """``ValueError`` when a URL holds a user name or password: it would show in logs, or go to
+    every subscriber in the email; the message never repeats them."""
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold a user name or password (user:password@)")
 
 
 def _check_http_url(value: str) -> None:
@@ -272,8 +280,12 @@ def _check_http_url(value: str) -> None:
         raise ValueError("is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not hold a user name or password: they would show in logs")
+    _check_no_login(parts)
+    if parts.query or parts.fragment:
+        raise ValueError(
+            "must not hold a query or fragment (?... #...): papermail adds its own parameters, "
+            "and a token there would show in logs"
+        )
 
 
 def _check_host(value: str) -> None:
