@@ -1,7 +1,7 @@
 """Hostile tests, round two: the fixes of round one and the other changes of the day (c786bd1).
 
-Tests whose docstring starts with "FAILS" fail on c786bd1: each is a finding, described in its
-docstring. Those starting with "HELD" are attacks that the code withstood.
+Tests whose docstring starts with "FOUND" failed on c786bd1: each was a finding, fixed since,
+described in its docstring. Those starting with "HELD" are attacks that the code withstood.
 """
 
 from __future__ import annotations
