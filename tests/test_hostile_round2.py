@@ -434,7 +434,7 @@ def test_the_pool_indexes_each_paper_once_however_many_groups(
 
 # --- 4. definitions() vs the whole-text regex -----------------------------------------------------
 
-from tests.test_properties import _definitions_by_whole_text_regex  # noqa: E402
+from tests.builders import whole_text_definitions  # noqa: E402
 
 _ADVERSARIAL = st.sampled_from(
     [
@@ -492,7 +492,7 @@ def test_definitions_equal_the_whole_text_regex_on_adversarial_text(
     case inside, Greek capitals: the look-back finds exactly what the whole-text regex finds
     (texts under the 400-character reach)."""
     text = space.join(words)[:390]
-    assert list(ranking.definitions(text)) == _definitions_by_whole_text_regex(text)
+    assert list(ranking.definitions(text)) == whole_text_definitions(text)
 
 
 def test_definitions_on_pathological_text_return() -> None:
@@ -518,7 +518,7 @@ def test_a_definition_whose_words_are_spread_by_white_space_is_still_read() -> N
     extraction with runs of spaces, 150 each) defines nothing, while the regex reference, the
     old behaviour, finds it. The docstring says "up to 8 words"; white space eats the reach."""
     text = (" " * 150).join(["partial", "differential", "equations", "(PDEs)"])
-    assert list(ranking.definitions(text)) == _definitions_by_whole_text_regex(text)
+    assert list(ranking.definitions(text)) == whole_text_definitions(text)
 
 
 def test_definitions_on_the_recorded_abstracts_equal_the_whole_text_regex() -> None:
@@ -548,7 +548,7 @@ def test_definitions_on_the_recorded_abstracts_equal_the_whole_text_regex() -> N
     found = 0
     for text in texts:
         got = list(ranking.definitions(text))
-        assert got == _definitions_by_whole_text_regex(text)
+        assert got == whole_text_definitions(text)
         found += len(got)
     assert found > 0
 

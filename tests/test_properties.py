@@ -24,6 +24,7 @@ from pipeline.sources import arxiv, huggingface
 from pipeline.sources.text import LONG_TEXT, SHORT_TEXT, TITLE_TEXT, MalformedItem, clean_title
 from pipeline.subscribers import FIELDS, TOPIC_FIELDS, load_subscribers
 from tests.builders import paper as sample_paper
+from tests.builders import whole_text_definitions
 
 DAY = date(2026, 1, 1)
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -313,11 +314,6 @@ def test_the_html_of_a_text_shows_that_text_and_no_url_holds_an_invisible_charac
 
 # --- ranking: acronym definitions ---------------------------------------------------------------
 
-#: The definition pattern as one regex over the whole text (it backtracks over every word, which
-#: ``ranking.definitions`` avoids by looking back from each "(ACRONYM)" only).
-_WHOLE_TEXT_DEFINITION = re.compile(
-    r"((?:[\w-]+\s+){1,8})\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)"
-)
 _DEFINITION_VOCABULARY = (
     "the of a deep neural network partial differential equations large language model x-ray "
     "Graph Networks in and for ( ) (DNN) (PDEs) (LLM) (XR) (GNNs) (NN) (A) , ; . - é"
@@ -333,31 +329,6 @@ _DEFINITION_WORDS = st.sampled_from(_DEFINITION_VOCABULARY.split()) | st.sampled
 )
 
 
-def _definitions_by_whole_text_regex(text: str) -> list[tuple[str, tuple[str, ...]]]:
-    """A reference: the acronyms a text defines, found by the whole-text regex."""
-    found = []
-    for match in _WHOLE_TEXT_DEFINITION.finditer(text):
-        words, short = re.split(r"[\s-]+", match.group(1).strip()), match.group(2)
-        letters = [c.lower() for c in short.rstrip("s") if c.isupper()]
-        picked: list[int] = []
-        for i in range(len(words) - 1, -1, -1):
-            if len(picked) == len(letters):
-                break
-            if ranking.fold(words[i]) in ranking.STOPWORDS and picked:
-                continue
-            picked.append(i)
-        if len(picked) != len(letters):
-            continue
-        if [ranking.fold(words[i])[:1] for i in reversed(picked)] != letters:
-            continue
-        long_form = ranking.stems(" ".join(words[picked[-1] :]))
-        single = ranking.stems(short)
-        term = ranking.acronym(short) or (single[0] if len(single) == 1 else None)
-        if term and long_form:
-            found.append((term, long_form))
-    return found
-
-
 @PROPERTY
 @given(st.lists(_DEFINITION_WORDS, max_size=60), st.sampled_from([" ", "  ", "\n", " - ", ""]))
 def test_acronym_definitions_are_those_a_whole_text_regex_finds(
@@ -366,4 +337,4 @@ def test_acronym_definitions_are_those_a_whole_text_regex_finds(
     """Looking back from each acronym in parentheses finds what one regex over the whole text
     finds (for words shorter than the look-back reach)."""
     text = space.join(words)
-    assert list(ranking.definitions(text)) == _definitions_by_whole_text_regex(text)
+    assert list(ranking.definitions(text)) == whole_text_definitions(text)

@@ -7,8 +7,6 @@ each was a finding, fixed since, described in its docstring. The others are atta
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from hypothesis import strategies as st
 from pipeline import ranking
 from pipeline.cli import main
 from pipeline.models import Digest, Paper, ReasonKind, Subscriber, Topic
+from tests.builders import plain_paper as paper
+from tests.builders import whole_text_definitions
 from tests.conftest import PapersServer, SmtpServer
 from tests.embedding import packaged_model
 
@@ -29,22 +29,6 @@ FILLER = (
     "We study a broad family of methods and report experiments on standard benchmarks. "
     "Our analysis covers several settings and the results are consistent across them. "
 ) * 4
-
-
-def paper(pid: str, title: str, abstract: str = "A study.", **changes: object) -> Paper:
-    """A paper with the fields ranking reads."""
-    base = Paper(
-        id=pid,
-        title=title,
-        abstract=abstract,
-        authors=("A. Nobody",),
-        published=DAY,
-        upvotes=0,
-        url=f"https://example.org/{pid}",
-        pdf_url=f"https://example.org/{pid}.pdf",
-        source="huggingface",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def unit(rng: np.random.Generator, dim: int = 8) -> np.ndarray:
@@ -527,33 +511,6 @@ def test_among_limits_the_digest_to_those_ids() -> None:
 
 
 # --- 5. definitions() ---------------------------------------------------------------------------
-
-_WHOLE_TEXT = re.compile(r"((?:[\w-]+\s+){1,8})\(\s*([A-Z][A-Za-z0-9-]*[A-Z][A-Za-z0-9]*)\s*\)")
-
-
-def whole_text_definitions(text: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The reference: the whole-text regex of before c24db15 (as tests/test_properties.py)."""
-    found = []
-    for match in _WHOLE_TEXT.finditer(text):
-        words, short = re.split(r"[\s-]+", match.group(1).strip()), match.group(2)
-        letters = [c.lower() for c in short.rstrip("s") if c.isupper()]
-        picked: list[int] = []
-        for i in range(len(words) - 1, -1, -1):
-            if len(picked) == len(letters):
-                break
-            if ranking.fold(words[i]) in ranking.STOPWORDS and picked:
-                continue
-            picked.append(i)
-        if len(picked) != len(letters):
-            continue
-        if [ranking.fold(words[i])[:1] for i in reversed(picked)] != letters:
-            continue
-        long_form = ranking.stems(" ".join(words[picked[-1] :]))
-        single = ranking.stems(short)
-        term = ranking.acronym(short) or (single[0] if len(single) == 1 else None)
-        if term and long_form:
-            found.append((term, long_form))
-    return found
 
 
 @HOSTILE

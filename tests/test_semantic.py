@@ -18,26 +18,12 @@ from pipeline.cli import main
 from pipeline.models import Day, Paper
 from pipeline.sources import arxiv
 from pipeline.sources.http import Fetcher
+from tests.builders import plain_paper as paper
 from tests.conftest import FakeTime, PapersServer, SmtpServer
 from tests.embedding import embedder, packaged_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 DAY = date(2026, 1, 1)
-
-
-def paper(pid: str, title: str, abstract: str) -> Paper:
-    """A paper with the fields embedding reads."""
-    return Paper(
-        id=pid,
-        title=title,
-        abstract=abstract,
-        authors=("A. Nobody",),
-        published=DAY,
-        upvotes=0,
-        url=f"https://example.org/{pid}",
-        pdf_url=f"https://example.org/{pid}.pdf",
-        source="huggingface",
-    )
 
 
 def test_the_model_puts_texts_on_one_subject_closer_than_texts_on_another() -> None:
