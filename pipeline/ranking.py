@@ -1176,7 +1176,7 @@ class Rankings:
     #: subscribers share topics, so each (topic, paper) is explained once.
     _topic_reasons_cache: dict[int, tuple[float, Reason] | None] = field(default_factory=dict)
     _keyword_hits: dict[int, list[_KeywordHits]] = field(default_factory=dict)
-    _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Near.near`` by row
+    _near: dict[int, dict[int, float]] = field(default_factory=dict)  # ``_Near.near`` by query
     _among: dict[frozenset[str], bool] = field(default_factory=dict)  # ``_holds_every_paper``
 
     def digest(
