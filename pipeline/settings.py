@@ -397,37 +397,56 @@ def _env_file_names(path: Path) -> list[str]:
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
     values = dotenv_values(stream=io.StringIO(text))
-    quote = ""  # the quote a value opened on an earlier line and has not closed yet
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
-        if quote:  # a line of a quoted value
-            quote = "" if _closes(line, quote) else quote
-            continue
-        if (match := _ASSIGNMENT.match(line)) is not None:
+    quote, opened = "", 0  # the quote a value opened on line ``opened`` and has not closed yet
+    lines = re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))  # as an editor counts them
+    for number, line in enumerate(lines, start=1):
+        bad, where = False, number
+        if quote:  # a line of a quoted value: what follows its closing quote must be nothing
+            end = _closing(line, quote)
+            quote, bad = ("", not _nothing_after(line, end)) if end >= 0 else (quote, False)
+            where = opened  # a statement is named by its first line
+        elif (match := _ASSIGNMENT.match(line)) is not None:
             # python-dotenv skips a statement it cannot parse (with a warning)
-            bad = match["name"] not in values
+            bad = match["name"] not in values or _invisible_in(line[: match.end()])
             rest = line[match.end() :].lstrip()
-            if rest[:1] in {'"', "'"} and not _closes(rest[1:], rest[0]):
-                quote = rest[0]
-        else:  # a papermail name without "=": skipped, or read as no value
-            bad = _PAPERMAIL_LINE.match(line) is not None
+            if rest[:1] in {'"', "'"} and _closing(rest[1:], rest[0]) < 0:
+                quote, opened = rest[0], number
+        else:  # a papermail name without "=" (skipped, or read as no value), or one after an
+            # invisible character (read as another name: the setting silently unset)
+            bad = _PAPERMAIL_LINE.match(line) is not None or (
+                not line.lstrip().startswith("#") and _invisible_in(line)
+            )
         if bad:
             raise SettingsError(
-                f"{path} line {number}: cannot be parsed (an unclosed quote? write NAME=value)"
+                f"{path} line {where}: cannot be parsed (an unclosed quote, or an invisible "
+                "character? write NAME=value)"
             )
     return list(values)
 
 
-def _closes(text: str, quote: str) -> bool:
-    """Whether ``text`` holds the closing ``quote`` (one no backslash escapes)."""
+def _closing(text: str, quote: str) -> int:
+    """Where ``text`` holds the closing ``quote`` (one no backslash escapes), or -1."""
     escaped = False
-    for c in text:
+    for i, c in enumerate(text):
         if escaped:
             escaped = False
         elif c == "\\":
             escaped = True
         elif c == quote:
-            return True
-    return False
+            return i
+    return -1
+
+
+def _nothing_after(line: str, end: int) -> bool:
+    """Whether only white space or a comment follows position ``end`` of ``line``."""
+    rest = line[end + 1 :].strip()
+    return not rest or rest.startswith("#")
+
+
+def _invisible_in(text: str) -> bool:
+    """Whether ``text`` (a name, before "=") holds a character that is not printable ASCII: a
+    BOM or a zero-width character there makes python-dotenv read another name."""
+    return any(not (c.isascii() and (c.isprintable() or c in " \t")) for c in text)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
