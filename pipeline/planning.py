@@ -219,9 +219,10 @@ def rank_pool(
     every_day = sorted({when for days in groups for when in days})
     meaning = meanings(archived_days(every_day, day, archive), subscribers) if meanings else None
     holding = {}
+    known: ranking.Indexed = {}  # each paper indexed once, though the sets of days overlap
     for days, members in groups.items():
         covers, papers = papers_of(days, day, archive)
-        rankings = ranking.rank_all(papers, members, meaning)
+        rankings = ranking.rank_all(papers, members, meaning, known=known)
         holding[days] = (covers, frozenset(p.id for p in papers), rankings)
     return Pool(day, days_of, holding)
 

@@ -123,6 +123,10 @@ _ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$
 _DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{0,15}[A-Z][A-Za-z0-9]{0,15})\s*\)")
 _DEFINITION_WORDS = 8
 _DEFINITION_REACH = 400
+#: Hyphens that join the words of one term ("GPT-4", "GPT\u20114", "COVID\u201319"): the ASCII
+#: one, the Unicode hyphen and non-breaking hyphen, the figure and en dashes.
+HYPHENS = "-\u2010\u2011\u2012\u2013"
+_HYPHENATED = re.compile(f"\\w+(?:[{HYPHENS}]\\w+)+")
 ACRONYM_MARK = "\u00a7"  # an acronym's index term: "§PDE" (case kept, so "NO" is not "no")
 #: Words that carry no topic: a keyword made only of them matches nothing.
 STOPWORDS = frozenset(
@@ -237,40 +241,55 @@ def phrase_of(keyword: str) -> Phrase:
 
     A keyword written as one acronym ("PDE", "NTK") is matched case-aware, as ``§PDE``: only
     where a paper writes it in capitals, and (``PaperIndex``) where it writes the long form the
-    day's papers define it by. A hyphenated keyword ("GPT-4", "COVID-19", "X-ray") is one stem
-    without its hyphens, matched in any case where a paper writes it with or without them (the
-    letter or number after the hyphen alone matches nothing). A keyword made only of stopwords
-    ("the") matches nothing.
+    day's papers define it by. A hyphenated word ("GPT-4", "COVID-19", "X-ray") is one stem
+    without its hyphens, matched in any case where a paper writes it with or without them, also
+    at the start of a longer run ("GPT-4-based"); the letter or number after the hyphen alone
+    matches nothing. A keyword made only of stopwords ("the") matches nothing.
     """
-    words = keyword.split()
-    if len(words) == 1 and "-" in words[0].strip("-"):  # "GPT-4": one stem, "gpt4", any case
-        return (_stem(words[0].replace("-", "")),)
-    if len(words) == 1 and (term := acronym(words[0])):
+    words = [w.strip(HYPHENS) for w in keyword.split()]
+    if len(words) == 1 and not _HYPHENATED.fullmatch(words[0]) and (term := acronym(words[0])):
         return (term,)
-    found = stems(keyword)
+    found = tuple(s for word in words for s in _word_stems(word))
     if all(s in _STOP_STEMS for s in found):
         return ()
     return found
 
 
+def _word_stems(word: str) -> Phrase:
+    """The stems of one word of a keyword: a hyphenated one ("GPT-4", "X-ray") as one stem
+    without its hyphens (papers index it so too), any other as its words' stems."""
+    if _HYPHENATED.fullmatch(_plain(word)):
+        return (_stem(_unhyphenated(word)),)
+    return stems(word)
+
+
+def _unhyphenated(text: str) -> str:
+    """``text`` without its hyphens."""
+    return "".join(c for c in text if c not in HYPHENS)
+
+
 def _acronym_terms(text: str) -> Iterable[tuple[int, str]]:
     """(word position, index term) of each word of ``text`` written as an acronym."""
-    for pos, word in enumerate(_WORD.findall(text)):
+    for pos, word in enumerate(_WORD.findall(_plain(text))):  # "ÉCOLE" is §ECOLE, as in a topic
         if word[0].isupper() and (term := acronym(word)):
             yield pos, term
 
 
 def _hyphenated_terms(text: str) -> Iterable[tuple[int, str]]:
-    """(word position, index term) of each hyphenated word of ``text`` ("GPT-4", "X-ray": words
-    joined by "-" alone), as one stem without its hyphens, at its first word."""
+    """(word position, index term) of each hyphenated run of ``text`` ("GPT-4", "X-ray": words
+    joined by a hyphen alone), at its first word: each of its leading parts of two words or more
+    ("GPT-4" and "GPT-4-based") as one stem without its hyphens, and as an acronym term when
+    written as one ("GPT-4" is also §GPT4, as the keyword "GPT4" is)."""
     words = list(_WORD.finditer(_plain(text)))
     pos = 0
     while pos < len(words):
         last = pos
-        while last + 1 < len(words) and _between(words, last) == "-":
+        while last + 1 < len(words) and len(gap := _between(words, last)) == 1 and gap in HYPHENS:
             last += 1
-        if last > pos:
-            yield pos, _stem("".join(w.group() for w in words[pos : last + 1]))
+            joined = "-".join(w.group() for w in words[pos : last + 1])
+            yield pos, _stem(_unhyphenated(joined))
+            if term := acronym(joined):
+                yield pos, term
         pos = last + 1
 
 
@@ -393,6 +412,10 @@ class _Fields:
     positions: Mapping[str, Mapping[str, tuple[int, ...]]]
 
 
+#: Papers already indexed in a run: each one's fields and the acronyms it defines.
+Indexed = dict[Paper, tuple["_Fields", tuple[tuple[str, Phrase], ...]]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Hits:
     """Where one phrase matched: paper positions and the phrase's score in each."""
@@ -402,16 +425,24 @@ class _Hits:
     by_paper: Mapping[int, float]
 
 
-def build_index(papers: Iterable[Paper]) -> PaperIndex:
-    """Index papers (of one day or several) for ranking; of a repeated id the first is kept."""
+def build_index(papers: Iterable[Paper], *, known: Indexed | None = None) -> PaperIndex:
+    """Index papers (of one day or several) for ranking; of a repeated id the first is kept.
+    ``known`` keeps each paper's fields for the next index of the run (``rank_all``)."""
     first: dict[str, Paper] = {}
     for paper in papers:
         first.setdefault(paper.id, paper)
     unique = tuple(first.values())
-    fields = tuple(_indexed(p)[0] for p in unique)
+    known = {} if known is None else known
+    for paper in unique:
+        if paper not in known:
+            known[paper] = (
+                _paper_fields(paper),
+                tuple(definitions(f"{paper.title}. {paper.abstract}")),
+            )
+    fields = tuple(known[p][0] for p in unique)
     defined: dict[str, dict[Phrase, int]] = defaultdict(lambda: defaultdict(int))
     for paper in unique:
-        for term, long_form in _indexed(paper)[1]:
+        for term, long_form in known[paper][1]:
             defined[term][long_form] += 1
     links: dict[Phrase, set[Phrase]] = defaultdict(set)
     for term, forms in defined.items():
@@ -446,13 +477,6 @@ def build_index(papers: Iterable[Paper]) -> PaperIndex:
             [len(f.tokens["title"]) + len(f.tokens["abstract"]) for f in fields], dtype=np.float64
         ),
     )
-
-
-@lru_cache(maxsize=8192)
-def _indexed(paper: Paper) -> tuple[_Fields, tuple[tuple[str, Phrase], ...]]:
-    """A paper's fields and the acronyms it defines, worked out once a run: a run indexes the
-    papers of each set of covered days apart (``planning.rank_pool``), and those sets overlap."""
-    return _paper_fields(paper), tuple(definitions(f"{paper.title}. {paper.abstract}"))
 
 
 def _paper_fields(paper: Paper) -> _Fields:
@@ -1426,13 +1450,21 @@ def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
 
 def _query_words(topic: Topic) -> Iterable[tuple[str, str]]:
     """(word as written, term) of each word of a topic's name and keywords, as BM25 reads them:
-    the word's stem, or its acronym term when written as one ("NO" is not "no"); stopwords,
-    single characters and numbers aside (the "4" of "GPT-4" alone is no topic)."""
+    a hyphenated word as one stem without its hyphens (as keywords and papers are read); a word
+    written as an acronym as its acronym term ("NO" is not "no"), unless the whole text is in
+    capitals ("GRAPH NEURAL NETWORKS" is shouted, not abbreviated); stopwords, single characters
+    and numbers aside (no topic is about "4")."""
     for text in (topic.name, *topic.keywords):
-        for word in _WORD.findall(_plain(text)):
-            if len(word) < 2 or word.isdigit():
+        written = unicodedata.normalize("NFC", text)  # a decomposed accent splits no word
+        shouted = len(written.split()) > 1 and not any(c.islower() for c in written)
+        for word in re.findall(f"\\w+(?:[{HYPHENS}]\\w+)*", written):
+            plain = _plain(word)
+            if len(plain) < 2 or plain.isdigit():
                 continue
-            term = acronym(word) or _stem(word)
+            if _HYPHENATED.fullmatch(plain):
+                term = _stem(_unhyphenated(plain))
+            else:
+                term = (None if shouted else acronym(plain)) or _stem(plain)
             if term not in _STOP_STEMS:
                 yield word, term
 
@@ -1538,10 +1570,16 @@ def _small(values: npt.NDArray[np.int64]) -> npt.NDArray[np.integer]:
 
 
 def rank_all(
-    papers: Iterable[Paper], subscribers: Sequence[Subscriber], meaning: Meaning | None = None
+    papers: Iterable[Paper],
+    subscribers: Sequence[Subscriber],
+    meaning: Meaning | None = None,
+    *,
+    known: Indexed | None = None,
 ) -> Rankings:
-    """Index ``papers`` once and score every subscriber against them: a run's ranking step."""
-    return build_index(papers).rank(subscribers, meaning)
+    """Index ``papers`` once and score every subscriber against them: a run's ranking step.
+    ``known``: the fields of papers indexed before in the run (a run indexes the papers of each
+    set of covered days apart, ``planning.rank_pool``, and those sets overlap)."""
+    return build_index(papers, known=known).rank(subscribers, meaning)
 
 
 def build_digest(

@@ -53,21 +53,41 @@ _DOMAIN = re.compile(
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _URI_UNSAFE = re.compile(r"[\s<>,\"'\\\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: Characters that draw nothing though they are not format characters: the Hangul fillers and
-#: the combining grapheme joiner.
-_FILLERS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
-#: The joiners that emoji sequences and some scripts (Persian, Devanagari) need inside a name.
-_JOINERS = frozenset("\u200c\u200d")
+#: Characters that draw nothing though they are not format characters: the Hangul fillers, the
+#: combining grapheme joiner, Khmer's inherent vowels, the braille blank, a musical null notehead.
+_BLANKS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0\U0001d159")
+#: Format characters that draw a sign (the Arabic number signs and end of ayah).
+_DRAWN = frozenset("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd")
+
+
+def _is_selector(c: str) -> bool:
+    """Whether ``c`` is a variation selector (emoji's, ideographs', Mongolian's)."""
+    return (
+        "\ufe00" <= c <= "\ufe0f" or "\U000e0100" <= c <= "\U000e01ef" or "\u180b" <= c <= "\u180f"
+    )
 
 
 def _check_visible(value: str) -> None:
     """``ValueError`` naming the first character of ``value`` that breaks a line (U+2028,
     U+2029) or cannot be seen (a format character: zero-width, direction marks and overrides,
-    the BOM, soft hyphen, tags; or a filler): a path or URL holding one is not what it looks
-    like. The zero-width joiners that emoji and some scripts need are allowed."""
-    for c in value:
-        kind = unicodedata.category(c)
-        if kind in {"Zl", "Zp"} or c in _FILLERS or (kind == "Cf" and c not in _JOINERS):
+    the BOM, soft hyphen; or a blank): a path or URL holding one is not what it looks like.
+    What emoji and scripts need inside a name is allowed where they need it: the zero-width
+    joiners between two non-ASCII characters (a family emoji, Persian, Devanagari), variation
+    selectors after one (an emoji's presentation) or in a keycap, tag characters after the black
+    flag (the flags of Scotland, England, Wales)."""
+    for i, c in enumerate(value):
+        before = value[i - 1] if i else "a"
+        after = value[i + 1] if i + 1 < len(value) else "a"
+        if c in "\u200c\u200d":
+            seen = not before.isascii() and not after.isascii()
+        elif _is_selector(c):  # "1\ufe0f\u20e3" is the keycap emoji 1️⃣
+            seen = not before.isascii() or after == "\u20e3"
+        elif "\U000e0020" <= c <= "\U000e007f":
+            seen = before == "\U0001f3f4" or "\U000e0020" <= before <= "\U000e007f"
+        else:
+            kind = unicodedata.category(c)
+            seen = c in _DRAWN or not (kind in {"Zl", "Zp", "Cf"} or c in _BLANKS)
+        if not seen:
             raise ValueError(f"contains an invisible or line-breaking character (U+{ord(c):04X})")
 
 
