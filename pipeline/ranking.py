@@ -123,6 +123,11 @@ _ACRONYM = re.compile(r"^(?=(?:[A-Z0-9]*[A-Z]){2})[A-Z][A-Z0-9-]*[A-Z0-9](?:s)?$
 _DEFINED = re.compile(r"\(\s*([A-Z][A-Za-z0-9-]{0,15}[A-Z][A-Za-z0-9]{0,15})\s*\)")
 _DEFINITION_WORDS = 8
 _DEFINITION_REACH = 400
+#: BM25 reads a topic's words of at least MIN_WORD letters, and of a hyphenated word the parts
+#: of at least MIN_PART ("no" of "no-regret" is no topic; "fine" of "fine-tuning" is: dropping
+#: the parts of four letters cost recall on the dev half).
+MIN_WORD = 2
+MIN_PART = 4
 #: Hyphens that join the words of one term ("GPT-4", "GPT\u20114", "COVID\u201319"): the ASCII
 #: one, the Unicode hyphen and non-breaking hyphen, the figure and en dashes.
 HYPHENS = "-\u2010\u2011\u2012\u2013"
@@ -1450,23 +1455,22 @@ def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
 
 def _query_words(topic: Topic) -> Iterable[tuple[str, str]]:
     """(word as written, term) of each word of a topic's name and keywords, as BM25 reads them:
-    a hyphenated word as one stem without its hyphens (as keywords and papers are read); a word
-    written as an acronym as its acronym term ("NO" is not "no"), unless the whole text is in
-    capitals ("GRAPH NEURAL NETWORKS" is shouted, not abbreviated); stopwords, single characters
-    and numbers aside (no topic is about "4")."""
+    its stem, or its acronym term when written as one ("NO" is not "no"), unless the whole text
+    is in capitals ("GRAPH NEURAL NETWORKS" is shouted, not abbreviated); numbers, words shorter
+    than ``MIN_WORD`` and parts of a hyphenated word shorter than ``MIN_PART`` left out, and
+    stopwords."""
     for text in (topic.name, *topic.keywords):
         written = unicodedata.normalize("NFC", text)  # a decomposed accent splits no word
         shouted = len(written.split()) > 1 and not any(c.islower() for c in written)
-        for word in re.findall(f"\\w+(?:[{HYPHENS}]\\w+)*", written):
-            plain = _plain(word)
-            if len(plain) < 2 or plain.isdigit():
-                continue
-            if _HYPHENATED.fullmatch(plain):
-                term = _stem(_unhyphenated(plain))
-            else:
+        for run in re.findall(f"\\w+(?:[{HYPHENS}]\\w+)*", written):
+            parts = _WORD.findall(run)
+            for word in parts:
+                plain = _plain(word)
+                if len(plain) < (MIN_PART if len(parts) > 1 else MIN_WORD) or plain.isdigit():
+                    continue
                 term = (None if shouted else acronym(plain)) or _stem(plain)
-            if term not in _STOP_STEMS:
-                yield word, term
+                if term not in _STOP_STEMS:
+                    yield word, term
 
 
 @lru_cache(maxsize=65536)
