@@ -128,10 +128,14 @@ _DEFINITION_REACH = 400
 #: the parts of four letters cost recall on the dev half).
 MIN_WORD = 2
 MIN_PART = 4
+#: A text in capitals is shouted when one of its words is longer than this: longer than acronyms
+#: are ("COVID", "BERT"), so "GRAPH NEURAL NETWORKS" is read as words and "NO NO" as acronyms.
+SHOUTED = 5
 #: Hyphens that join the words of one term ("GPT-4", "GPT\u20114", "COVID\u201319"): the ASCII
 #: one, the Unicode hyphen and non-breaking hyphen, the figure and en dashes.
 HYPHENS = "-\u2010\u2011\u2012\u2013"
-_HYPHENATED = re.compile(f"\\w+(?:[{HYPHENS}]\\w+)+")
+_HYPHENATED = re.compile(f"\\w+(?:[{HYPHENS}]\\w+)+")  # a hyphenated word
+_WORD_OR_HYPHENATED = re.compile(f"\\w+(?:[{HYPHENS}]\\w+)*")
 ACRONYM_MARK = "\u00a7"  # an acronym's index term: "§PDE" (case kept, so "NO" is not "no")
 #: Words that carry no topic: a keyword made only of them matches nothing.
 STOPWORDS = frozenset(
@@ -1456,13 +1460,16 @@ def _topic_key(topic: Topic) -> tuple[str, tuple[str, ...], float]:
 def _query_words(topic: Topic) -> Iterable[tuple[str, str]]:
     """(word as written, term) of each word of a topic's name and keywords, as BM25 reads them:
     its stem, or its acronym term when written as one ("NO" is not "no"), unless the whole text
-    is in capitals ("GRAPH NEURAL NETWORKS" is shouted, not abbreviated); numbers, words shorter
-    than ``MIN_WORD`` and parts of a hyphenated word shorter than ``MIN_PART`` left out, and
+    is in capitals with a word too long for an acronym ("GRAPH NEURAL NETWORKS" is shouted, not
+    abbreviated; "NO NO" is not), then shown in lower case; numbers, words shorter than
+    ``MIN_WORD`` and parts of a hyphenated word shorter than ``MIN_PART`` left out, and
     stopwords."""
     for text in (topic.name, *topic.keywords):
         written = unicodedata.normalize("NFC", text)  # a decomposed accent splits no word
-        shouted = len(written.split()) > 1 and not any(c.islower() for c in written)
-        for run in re.findall(f"\\w+(?:[{HYPHENS}]\\w+)*", written):
+        shouted = not any(c.islower() for c in written) and any(
+            len(w) > SHOUTED for w in _WORD.findall(written)
+        )
+        for run in _WORD_OR_HYPHENATED.findall(written):
             parts = _WORD.findall(run)
             for word in parts:
                 plain = _plain(word)
@@ -1470,7 +1477,7 @@ def _query_words(topic: Topic) -> Iterable[tuple[str, str]]:
                     continue
                 term = (None if shouted else acronym(plain)) or _stem(plain)
                 if term not in _STOP_STEMS:
-                    yield word, term
+                    yield (word.lower() if shouted else word), term
 
 
 @lru_cache(maxsize=65536)
